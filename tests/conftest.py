@@ -1,0 +1,3 @@
+"""Shared fixtures: the Kafka-protocol broker comes from tests.support.broker."""
+
+pytest_plugins = ["tests.support.broker"]

@@ -1,0 +1,159 @@
+"""One YAML file, validated at start; every key can be overridden by WATCHKEEPER_<SECTION>__<KEY>.
+
+Each stage owns the schema of its own section (`collector.config`, `detectors.config`, `alerts.config`);
+this module composes them and turns validation errors into messages that name the key and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from alerts.config import AlertsConfig
+from collector.config import IntakeConfig
+from detectors.config import DetectorsConfig
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; str() is a user-facing message naming the key and the fix."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TopicsConfig(Strict):
+    spans: str = "watchkeeper.spans"
+    logs: str = "watchkeeper.logs"
+    findings: str = "watchkeeper.findings"
+    deadletter: str = "watchkeeper.deadletter"
+
+
+class BusConfig(Strict):
+    kind: Literal["embedded", "kafka"] = "embedded"
+    # --- kafka ---
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "watchkeeper"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_check_hostname: bool = True
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(3_000, ge=100)
+    request_timeout_ms: int = Field(30_000, ge=1000)
+    partitions: int = Field(6, ge=1, description="partitions for topics Watchkeeper creates")
+    replication_factor: int = Field(1, ge=1)
+    create_topics: bool = True
+    # --- embedded ---
+    sync: Literal["normal", "full"] = "normal"  # sqlite synchronous: 'normal' survives a crash of the process
+    retention_hours: float = Field(72.0, gt=0)
+    topics: TopicsConfig = TopicsConfig()
+
+
+class WebConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8686, ge=0, le=65535)
+    public_url: str | None = None  # how links in notifications reach the dashboard
+    auth_token: SecretStr | None = None
+    basic_auth_username: str | None = None
+    basic_auth_password: SecretStr | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WATCHKEEPER_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    state_dir: Path = Path(".watchkeeper")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    bus: BusConfig = BusConfig()
+    intake: IntakeConfig = IntakeConfig()
+    web: WebConfig = WebConfig()
+    detectors: DetectorsConfig = DetectorsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file, so one YAML serves several deployments.
+        return (env_settings, init_settings)
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            hint = "unknown key: remove it or check its spelling (see watchkeeper.example.yaml)"
+        elif kind == "missing":
+            hint = "required key is missing: add it"
+        else:
+            got = e.get("input")
+            hint = f"{e['msg']} (got {got!r})" if not isinstance(got, dict | list) else e["msg"]
+        env = "WATCHKEEPER_" + "__".join(str(p).upper() for p in e["loc"])
+        lines.append(f"  - {key}: {hint}  [env override: {env}]")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Read YAML (optional), apply env overrides and `overrides` (tests), validate. Raises ConfigError."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}; pass an existing file with -c") from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections at the top level")
+        data = loaded
+    data = _merge(data, overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, source + " (or WATCHKEEPER_* environment)")) from None
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
