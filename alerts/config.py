@@ -1,9 +1,172 @@
-"""Configuration of the alerts section: routing tree, receivers, inhibition, timing."""
+"""Configuration of the alerts section: routing tree, receivers, inhibition, timing, outbox.
+
+The shape follows Alertmanager's `route:` / `receivers:` / `inhibit_rules:` so an SRE can carry a config over;
+durations accept Alertmanager spellings ("30s", "5m", "4h", "1h30m") or plain seconds. Validation walks the
+tree once and names the exact key that is wrong (e.g. `alerts.route.routes[1].matchers[0]`).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from alerts.matchers import MatcherError, parse_matcher
+
+try:
+    from alerts.channels.config import ReceiverConfig
+except ImportError:  # pragma: no cover - the channels package ships its own ReceiverConfig
+
+    class ReceiverConfig(BaseModel):  # type: ignore[no-redef]
+        """Stand-in used only while the channels package is absent: a receiver with a name."""
+
+        model_config = ConfigDict(extra="allow")
+        name: str
+
+
+_DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y))+$")
+_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `30s`, `5m`, `1h30m` or a number; why: configs copied from Alertmanager use these."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 5m, 4h or a number of seconds")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"invalid duration {value!r}: must not be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return parse_duration(float(text))
+        except ValueError:
+            pass
+        if _DURATION_RE.match(text):
+            return sum(float(n) * _UNIT_S[u] for n, u in _PART_RE.findall(text))
+    raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 5m, 4h or a number of seconds")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+DEFAULT_GROUP_BY = ["app", "detector", "category", "theme"]
+GROUP_BY_ALL = "..."
+
+
+class RouteConfig(BaseModel):
+    """One node of the routing tree; unset keys are inherited from the parent (as in Alertmanager)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    receiver: str | None = None
+    group_by: list[str] | None = None
+    matchers: list[str] = []
+    continue_: bool = Field(False, alias="continue")
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    send_resolved: bool | None = None
+    annotations: dict[str, str] = {}  # e.g. runbook_url, added to incidents routed here
+    routes: list[RouteConfig] = []
+
+
+class InhibitRuleConfig(BaseModel):
+    """Mute incidents matching `target_matchers` while one matching `source_matchers` is open."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_matchers: list[str] = []
+    target_matchers: list[str] = []
+    equal: list[str] = []
+
+
+class OutboxConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backoff_base_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(300.0, gt=0)
+    max_attempts: int = Field(8, ge=1)
+    retry_after_max_s: float = Field(3600.0, gt=0, description="cap on a receiver's Retry-After")
+    send_timeout_s: float = Field(10.0, gt=0)
+    workers: int = Field(4, ge=1, le=64)
+    poll_interval_s: float = Field(0.2, gt=0)
+
+
+def _default_route() -> RouteConfig:
+    return RouteConfig(
+        receiver="default",
+        group_by=list(DEFAULT_GROUP_BY),
+        group_wait=10.0,
+        group_interval=60.0,
+        repeat_interval=4 * 3600.0,
+    )
+
+
+def _default_receivers() -> list[ReceiverConfig]:
+    data: dict[str, Any] = {"name": "default"}
+    if "console" in getattr(ReceiverConfig, "model_fields", {}):
+        data["console"] = True
+    return [ReceiverConfig.model_validate(data)]
 
 
 class AlertsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    resolve_timeout: Duration = 1800.0  # an incident with no new finding for this long resolves itself
+    max_samples: int = Field(50, ge=1, le=1000)  # findings with full evidence shown per incident
+    findings_retention_hours: float = Field(168.0, gt=0)
+    consumer_group: str = "alerts"
+    route: RouteConfig = Field(default_factory=_default_route)
+    receivers: list[ReceiverConfig] = Field(default_factory=_default_receivers)
+    inhibit_rules: list[InhibitRuleConfig] = []
+    outbox: OutboxConfig = OutboxConfig()
+
+    @model_validator(mode="after")
+    def _validate_tree(self) -> AlertsConfig:
+        errors: list[str] = []
+        names = [r.name for r in self.receivers]
+        known = set(names)
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            errors.append(f"alerts.receivers: receiver name {name!r} is defined more than once")
+        if not self.route.receiver:
+            errors.append("alerts.route.receiver: the root route needs a receiver (the default destination)")
+        if self.route.matchers:
+            errors.append("alerts.route.matchers: the root route matches everything; move matchers to routes")
+        _check_route(self.route, "alerts.route", known, errors)
+        for i, rule in enumerate(self.inhibit_rules):
+            for side in ("source_matchers", "target_matchers"):
+                for j, text in enumerate(getattr(rule, side)):
+                    _check_matcher(text, f"alerts.inhibit_rules[{i}].{side}[{j}]", errors)
+            if not rule.source_matchers or not rule.target_matchers:
+                errors.append(
+                    f"alerts.inhibit_rules[{i}]: needs both source_matchers and target_matchers "
+                    "(an empty side would match every incident)"
+                )
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+
+def _check_matcher(text: str, key: str, errors: list[str]) -> None:
+    try:
+        parse_matcher(text)
+    except MatcherError as exc:
+        errors.append(f"{key}: {exc}")
+
+
+def _check_route(route: RouteConfig, key: str, known: set[str], errors: list[str]) -> None:
+    if route.receiver is not None and route.receiver not in known:
+        hint = ", ".join(sorted(known)) or "none defined"
+        errors.append(
+            f"{key}.receiver: unknown receiver {route.receiver!r}: define it under alerts.receivers "
+            f"(known: {hint})"
+        )
+    for j, text in enumerate(route.matchers):
+        _check_matcher(text, f"{key}.matchers[{j}]", errors)
+    if route.group_by is not None and GROUP_BY_ALL in route.group_by and len(route.group_by) > 1:
+        errors.append(f"{key}.group_by: '...' (group by all labels) cannot be combined with other labels")
+    for i, child in enumerate(route.routes):
+        _check_route(child, f"{key}.routes[{i}]", known, errors)

@@ -7,6 +7,7 @@ this module composes them and turns validation errors into messages that name th
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,6 +107,9 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+_SECRET_WORDS = re.compile(r"password|secret|token|key|url", re.IGNORECASE)
+
+
 def _format_error(err: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
     for e in err.errors():
@@ -117,7 +121,8 @@ def _format_error(err: ValidationError, source: str) -> str:
             hint = "required key is missing: add it"
         else:
             got = e.get("input")
-            hint = f"{e['msg']} (got {got!r})" if not isinstance(got, dict | list) else e["msg"]
+            secret = any(_SECRET_WORDS.search(str(p)) for p in e["loc"])
+            hint = e["msg"] if secret or isinstance(got, dict | list) else f"{e['msg']} (got {got!r})"
         env = "WATCHKEEPER_" + "__".join(str(p).upper() for p in e["loc"])
         lines.append(f"  - {key}: {hint}  [env override: {env}]")
     return "\n".join(lines)
@@ -126,13 +131,15 @@ def _format_error(err: ValidationError, source: str) -> str:
 def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Read YAML (optional), apply env overrides and `overrides` (tests), validate. Raises ConfigError."""
     data: dict[str, Any] = {}
-    source = "defaults"
+    source = "built-in defaults"
     if path is not None:
         source = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}; pass an existing file with -c") from exc
+            raise ConfigError(
+                f"cannot read config file {path}: {exc.strerror}; pass an existing file with -c"
+            ) from exc
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -10,20 +10,26 @@ SPANS_RECEIVED = Counter(
     "watchkeeper_intake_spans_received", "Spans accepted by the intake", ["transport"], registry=REGISTRY
 )
 INTAKE_REJECTS = Counter(
-    "watchkeeper_intake_rejects", "Requests or spans the intake refused", ["transport", "reason"], registry=REGISTRY
+    "watchkeeper_intake_rejects",
+    "Requests or spans the intake refused",
+    ["transport", "reason"],
+    registry=REGISTRY,
 )
 CALLS_TRACED = Counter(
     "watchkeeper_calls_traced", "Model calls normalized and analyzed", ["app", "provider"], registry=REGISTRY
 )
-FINDINGS = Counter(
-    "watchkeeper_findings", "Findings raised", ["detector", "severity"], registry=REGISTRY
-)
+FINDINGS = Counter("watchkeeper_findings", "Findings raised", ["detector", "severity"], registry=REGISTRY)
 DETECTOR_ERRORS = Counter(
-    "watchkeeper_detector_errors", "Detector exceptions (the call is skipped by that detector)", ["detector"],
+    "watchkeeper_detector_errors",
+    "Detector exceptions (the call is skipped by that detector)",
+    ["detector"],
     registry=REGISTRY,
 )
 DETECTOR_SECONDS = Histogram(
-    "watchkeeper_detector_seconds", "Time per batch per detector", ["detector"], registry=REGISTRY,
+    "watchkeeper_detector_seconds",
+    "Time per batch per detector",
+    ["detector"],
+    registry=REGISTRY,
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
 )
 INCIDENTS = Gauge("watchkeeper_incidents", "Incidents by status", ["status"], registry=REGISTRY)
@@ -31,4 +37,6 @@ NOTIFICATIONS = Counter(
     "watchkeeper_notifications", "Notification attempts", ["channel", "outcome"], registry=REGISTRY
 )
 DEAD_LETTERS = Gauge("watchkeeper_dead_letters", "Notifications in the dead-letter list", registry=REGISTRY)
-BUS_LAG = Gauge("watchkeeper_bus_lag", "Records not yet processed per consumer group", ["group"], registry=REGISTRY)
+BUS_LAG = Gauge(
+    "watchkeeper_bus_lag", "Records not yet processed per consumer group", ["group"], registry=REGISTRY
+)

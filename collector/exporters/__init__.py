@@ -1,0 +1,152 @@
+"""Span exporters of the SDK and the batching that keeps them off the application's call path.
+
+Every destination sits behind its own `BatchSpanProcessor` with a bounded queue: a model call only appends its
+span to a deque. When a destination is slow or down, spans are dropped (and counted) instead of blocking the
+app, and one clear log line per destination and minute says so instead of a traceback per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+logger = logging.getLogger("watchkeeper.collector.export")
+
+
+@dataclass
+class ExportStats:
+    """Counters of one destination (read them in tests, health checks or a metrics callback)."""
+
+    destination: str
+    exported: int = 0
+    failed: int = 0  # spans in batches the destination refused or could not be reached for
+    dropped: int = 0  # spans thrown away because the queue was full
+    last_error: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, *, exported: int = 0, failed: int = 0, dropped: int = 0) -> None:
+        with self._lock:
+            self.exported += exported
+            self.failed += failed
+            self.dropped += dropped
+
+
+class _RateLimitedWarning:
+    """At most one warning per interval, carrying how much was lost since the previous one."""
+
+    def __init__(self, stats: ExportStats, interval_s: float) -> None:
+        self._stats = stats
+        self._interval = interval_s
+        self._next = 0.0
+        self._lost_at_last = 0
+        self._lock = threading.Lock()
+
+    def maybe_log(self, problem: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                return
+            self._next = now + self._interval
+            stats = self._stats
+            lost = stats.failed + stats.dropped
+            since, self._lost_at_last = lost - self._lost_at_last, lost
+        logger.warning(
+            "span export to %s failing: %s; %d spans lost since the last report "
+            "(%d failed, %d dropped in total)",
+            stats.destination,
+            problem,
+            since,
+            stats.failed,
+            stats.dropped,
+        )
+
+
+class GuardedExporter(SpanExporter):
+    """Wrap an exporter so that its exceptions are counted and reported, never raised into the SDK worker."""
+
+    def __init__(self, inner: SpanExporter, destination: str, *, log_interval_s: float = 60.0) -> None:
+        self.inner = inner
+        self.stats = ExportStats(destination)
+        self.warning = _RateLimitedWarning(self.stats, log_interval_s)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            result = SpanExportResult.FAILURE
+        if result is SpanExportResult.SUCCESS:
+            self.stats.add(exported=len(spans))
+        else:
+            self.stats.add(failed=len(spans))
+            self.warning.maybe_log(
+                self.stats.last_error or "the destination refused the batch or is unreachable"
+            )
+        return result
+
+    def shutdown(self) -> None:
+        try:
+            self.inner.shutdown()
+        except Exception:
+            logger.debug("exporter shutdown failed", exc_info=True)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        try:
+            return self.inner.force_flush(timeout_millis)
+        except Exception:
+            return False
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """BatchSpanProcessor that counts spans lost to a full queue (the SDK only logs the first one)."""
+
+    def __init__(self, exporter: GuardedExporter, *, max_queue_size: int = 2048, **kwargs: float) -> None:
+        super().__init__(exporter, max_queue_size=max_queue_size, **kwargs)  # type: ignore[arg-type]
+        self.stats = exporter.stats
+        self._warning = exporter.warning
+        self._capacity = max_queue_size
+        self._queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+        self._stopped = False
+
+    def shutdown(self) -> None:
+        self._stopped = True  # later spans are ignored quietly (the provider may outlive us)
+        super().shutdown()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._stopped:
+            return
+        queue = self._queue
+        if queue is not None and len(queue) >= self._capacity:
+            self.stats.add(dropped=1)
+            self._warning.maybe_log(
+                f"queue full ({self._capacity} spans): the destination is slower than the app"
+            )
+        super().on_end(span)
+
+
+def batch_processor(
+    exporter: SpanExporter,
+    destination: str,
+    *,
+    max_queue_size: int = 2048,
+    max_export_batch_size: int = 512,
+    schedule_delay_millis: float = 1000,
+    log_interval_s: float = 60.0,
+) -> CountingBatchSpanProcessor:
+    """The processor every destination gets: bounded queue, background export, drops counted."""
+    guarded = GuardedExporter(exporter, destination, log_interval_s=log_interval_s)
+    return CountingBatchSpanProcessor(
+        guarded,
+        max_queue_size=max_queue_size,
+        max_export_batch_size=min(max_export_batch_size, max_queue_size),
+        schedule_delay_millis=schedule_delay_millis,
+    )
+
+
+__all__ = ["CountingBatchSpanProcessor", "ExportStats", "GuardedExporter", "batch_processor"]

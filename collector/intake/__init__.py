@@ -1,0 +1,59 @@
+"""The daemon's OTLP intake: OTLP/HTTP (aiohttp) and OTLP/gRPC (grpc.aio) onto the bus.
+
+Both transports share one path (`core.IntakeCore`): decode, validate (invalid spans dropped and reported as
+partial success), rate-limit, publish keyed by service.name, and answer only after the bus made it durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from collector.config import IntakeConfig
+from collector.intake.core import IntakeCore
+from collector.intake.grpc import GrpcIntake
+from collector.intake.http import HttpIntake
+from watchkeeper.bus.base import Producer
+from watchkeeper.config import TopicsConfig
+
+__all__ = ["Intake"]
+
+
+class Intake:
+    def __init__(self, cfg: IntakeConfig, producer: Producer, topics: TopicsConfig) -> None:
+        self.cfg = cfg
+        self._core = IntakeCore(cfg, producer, topics)
+        self._http = HttpIntake(self._core)
+        self._grpc = GrpcIntake(self._core) if cfg.grpc_enabled else None
+        self._started = False
+
+    async def start(self) -> None:
+        """Bind both listeners inside the running loop; on a bind failure nothing is left open."""
+        await self._core.start()
+        try:
+            await self._http.start()
+            if self._grpc is not None:
+                await self._grpc.start()
+        except BaseException:
+            await self._http.stop()
+            if self._grpc is not None:
+                await self._grpc.stop()
+            await self._core.stop()
+            raise
+        self._started = True
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests in flight finish (their publishes included), then stop publishing."""
+        if not self._started:
+            return
+        self._started = False
+        listeners = [self._http.stop()] + ([self._grpc.stop()] if self._grpc is not None else [])
+        await asyncio.gather(*listeners)  # both stop accepting at once, then drain together
+        await self._core.stop()
+
+    @property
+    def http_port(self) -> int:
+        return self._http.port
+
+    @property
+    def grpc_port(self) -> int | None:
+        return self._grpc.port if self._grpc is not None else None

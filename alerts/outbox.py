@@ -1,0 +1,223 @@
+"""The outbox dispatcher: delivers notification rows written by the store, at least once and in order.
+
+Why an outbox: Alertmanager keeps notifications in memory, so a restart during an outage loses pages. Here
+every notification is a SQLite row before any send; the dispatcher retries with exponential backoff and full
+jitter, honours the receiver's Retry-After, paces each destination (Channel.min_interval_s), keeps the order
+per incident+receiver+channel (the store hands out only the head of each line, so a resolve never overtakes
+its trigger), and after max_attempts or a permanent error moves the row to the dead letters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from alerts.channels.base import Channel, DeliveryResult
+from alerts.clock import Clock, SystemClock
+from alerts.config import OutboxConfig
+from alerts.model import Event, Incident, Notification, Status
+from alerts.store import IncidentStore, OutboxRow
+from watchkeeper import metrics
+
+log = logging.getLogger(__name__)
+
+
+def backoff_delay(attempt: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
+    """Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2**(attempt-1))]; attempt >= 1."""
+    cap = min(max_s, base_s * (2 ** max(0, attempt - 1)))
+    return (rng or random).uniform(0.0, cap)
+
+
+def retry_delay(
+    result: DeliveryResult, attempt: int, cfg: OutboxConfig, rng: random.Random | None = None
+) -> float:
+    """The wait before the next attempt: the receiver's Retry-After when given (capped), else backoff."""
+    if result.retry_after_s is not None and result.retry_after_s >= 0:
+        return min(float(result.retry_after_s), cfg.retry_after_max_s)
+    return backoff_delay(attempt, cfg.backoff_base_s, cfg.backoff_max_s, rng)
+
+
+def to_notification(row: OutboxRow, dashboard_url: str) -> Notification:
+    data: dict[str, Any] = json.loads(row.payload)
+    incident = Incident(
+        id=data["id"],
+        group_key=data["group_key"],
+        status=Status(data["status"]),
+        severity=data["severity"],
+        title=data["title"],
+        summary=data["summary"],
+        labels=data["labels"],
+        first_seen=data["first_seen"],
+        last_seen=data["last_seen"],
+        finding_count=data["finding_count"],
+        annotations=data.get("annotations", {}),
+        acknowledged_by=data.get("acknowledged_by"),
+        resolved_at=data.get("resolved_at"),
+        samples=data.get("samples", []),
+    )
+    return Notification(
+        id=row.id,
+        incident=incident,
+        event=Event(row.event),
+        receiver=row.receiver,
+        channel=row.channel,
+        dashboard_url=incident_url(dashboard_url, incident.id),
+        created_at=row.created_at,
+        attempt=row.attempts + 1,
+    )
+
+
+def incident_url(dashboard_url: str, incident: str) -> str:
+    return f"{dashboard_url.rstrip('/')}/incidents/{incident}"
+
+
+class Dispatcher:
+    """Sends due outbox rows through the receivers' channels on a small worker pool."""
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        channels: Mapping[str, Sequence[Channel]],
+        cfg: OutboxConfig,
+        *,
+        dashboard_url: str,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.channels = {name: list(chs) for name, chs in channels.items()}
+        self.cfg = cfg
+        self.dashboard_url = dashboard_url
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.rng = rng or random.Random()
+        self._pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="alerts-send")
+        self._inflight: dict[tuple[str, str, int], Future[None]] = {}
+        self._lock = threading.Lock()
+        self._next_allowed: dict[str, float] = {}  # destination_key -> earliest next send (pacing)
+        self._wakeup = threading.Event()
+
+    def dispatch_once(self, *, wait_for_sends: bool = False) -> int:
+        """Start sending every due row (bounded by the pool); returns the rows handled or started."""
+        with self._lock:
+            busy = set(self._inflight)
+        rows = self.store.due_notifications(limit=self.cfg.workers * 16, exclude=busy)
+        now = self.clock.now()
+        started: list[Future[None]] = []
+        handled = 0
+        for row in rows:
+            channel = self._channel(row)
+            if channel is None:
+                self.store.mark_dead(
+                    row,
+                    error=f"receiver {row.receiver!r} channel #{row.channel_idx} is not configured any more",
+                    status=None,
+                    reason="unknown receiver or channel",
+                )
+                handled += 1
+                continue
+            suppressed = self.store.suppression(row)
+            if suppressed is not None:
+                self.store.mark_suppressed(row, *suppressed)
+                metrics.NOTIFICATIONS.labels(channel=row.channel, outcome=suppressed[0]).inc()
+                handled += 1
+                continue
+            dest = f"{channel.kind}:{channel.destination_key}"
+            with self._lock:
+                if self._next_allowed.get(dest, 0.0) > now or row.order_key in self._inflight:
+                    continue
+                self._next_allowed[dest] = now + max(0.0, channel.min_interval_s())
+                future = self._pool.submit(self._send, row, channel, dest)
+                self._inflight[row.order_key] = future
+            started.append(future)
+            handled += 1
+        if wait_for_sends and started:
+            wait(started)
+        return handled
+
+    def _channel(self, row: OutboxRow) -> Channel | None:
+        chs = self.channels.get(row.receiver)
+        if chs is None or row.channel_idx >= len(chs) or chs[row.channel_idx].kind != row.channel:
+            return None  # the receiver was removed or reordered since the row was written
+        return chs[row.channel_idx]
+
+    def _send(self, row: OutboxRow, channel: Channel, dest: str) -> None:
+        try:
+            notification = to_notification(row, self.dashboard_url)
+            try:
+                result = channel.send(notification, timeout_s=self.cfg.send_timeout_s)
+            except Exception as exc:  # a channel must not raise; if it does, treat it as a transient error
+                log.exception("channel %s raised while sending %s", channel.kind, row.id)
+                result = DeliveryResult(ok=False, retryable=True, error=f"{type(exc).__name__}: {exc}")
+            self._record(row, channel, dest, result)
+        except Exception:  # never let a worker die silently; the row stays pending and is retried
+            log.exception("recording the outcome of %s failed", row.id)
+        finally:
+            with self._lock:
+                self._inflight.pop(row.order_key, None)
+            self._wakeup.set()
+
+    def _record(self, row: OutboxRow, channel: Channel, dest: str, result: DeliveryResult) -> None:
+        attempt = row.attempts + 1
+        if result.ok:
+            self.store.mark_sent(row, result.status)
+            metrics.NOTIFICATIONS.labels(channel=channel.kind, outcome="sent").inc()
+            return
+        if not result.retryable or attempt >= self.cfg.max_attempts:
+            reason = "permanent error" if not result.retryable else f"gave up after {attempt} attempts"
+            self.store.mark_dead(row, error=result.error, status=result.status, reason=reason)
+            metrics.NOTIFICATIONS.labels(channel=channel.kind, outcome="dead").inc()
+            log.warning(
+                "notification %s to %s is a dead letter: %s (%s)", row.id, row.receiver, reason, result.error
+            )
+            return
+        delay = retry_delay(result, attempt, self.cfg, self.rng)
+        if result.retry_after_s is not None:
+            # The destination asked everybody to slow down, not just this message.
+            with self._lock:
+                self._next_allowed[dest] = max(self._next_allowed.get(dest, 0.0), self.clock.now() + delay)
+        self.store.mark_retry(row, delay_s=delay, error=result.error, status=result.status)
+        metrics.NOTIFICATIONS.labels(channel=channel.kind, outcome="retry").inc()
+
+    def next_wake(self) -> float | None:
+        """Clock time of the next row due, or of the next paced destination, whichever is first."""
+        due = self.store.next_notification_due()
+        with self._lock:
+            paced = [t for t in self._next_allowed.values() if t > self.clock.now()]
+        if due is None:
+            return None
+        return max(due, min(paced)) if paced and due <= self.clock.now() else due
+
+    def wake(self) -> None:
+        """New rows are waiting (or the stage is stopping): do not sleep out the poll interval."""
+        self._wakeup.set()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self._wakeup.clear()
+            try:
+                self.dispatch_once()
+                nxt = self.next_wake()
+            except Exception:
+                log.exception("outbox dispatch failed; retrying")
+                nxt = None
+            now = self.clock.now()
+            delay = (
+                self.cfg.poll_interval_s
+                if nxt is None
+                else min(self.cfg.poll_interval_s, max(0.0, nxt - now))
+            )
+            if delay > 0:
+                self._wakeup.wait(delay)
+
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Wait briefly for sends in flight; unfinished rows stay pending and are resent after a restart."""
+        with self._lock:
+            futures = list(self._inflight.values())
+        if futures:
+            wait(futures, timeout=timeout_s)
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,194 @@
+"""The alerts stage: findings topic -> incident store -> group scheduler -> outbox -> channels.
+
+Three threads, each with one job: the consumer folds findings into incidents and commits the bus position
+only after the store transaction committed; the scheduler runs group timers (group_wait / group_interval /
+repeat_interval) and auto-resolves quiet incidents; the dispatcher delivers the outbox. The same steps are
+public (`poll_once`, `scheduler_tick`, `dispatcher.dispatch_once`) so timeline tests can drive them on a fake
+clock without threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from alerts.channels.base import Channel
+from alerts.clock import Clock, SystemClock
+from alerts.config import AlertsConfig
+from alerts.outbox import Dispatcher
+from alerts.store import IncidentStore
+from detectors.base import Finding
+from watchkeeper import metrics
+from watchkeeper.bus.base import Bus, Consumer, Record
+from watchkeeper.config import TopicsConfig
+
+log = logging.getLogger(__name__)
+
+_PRUNE_EVERY_S = 3600.0
+_LAG_EVERY_S = 5.0
+
+
+def default_channel_factory(cfg: AlertsConfig, dashboard_url: str) -> dict[str, list[Channel]]:
+    """Channels of every receiver, built by the channels package."""
+    from alerts.channels import build_channels  # imported late: the channels package is optional in tests
+
+    return {r.name: list(build_channels(r, dashboard_url=dashboard_url)) for r in cfg.receivers}
+
+
+class AlertsStage:
+    def __init__(
+        self,
+        cfg: AlertsConfig,
+        bus: Bus,
+        topics: TopicsConfig,
+        state_dir: Path,
+        *,
+        dashboard_url: str,
+        clock: Clock | None = None,
+        channels: Mapping[str, Sequence[Channel]] | None = None,
+        channel_factory: Callable[[AlertsConfig, str], Mapping[str, Sequence[Channel]]] | None = None,
+    ) -> None:
+        """`channels` (receiver name -> channels) replaces the configured ones; for tests and embedding."""
+        self.cfg = cfg
+        self.bus = bus
+        self.topics = topics
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.dashboard_url = dashboard_url
+        if channels is None:
+            channels = (channel_factory or default_channel_factory)(cfg, dashboard_url)
+        self.channels = {name: list(chs) for name, chs in channels.items()}
+        self.store = IncidentStore(
+            Path(state_dir),
+            cfg,
+            clock=self.clock,
+            channel_kinds={name: [c.kind for c in chs] for name, chs in self.channels.items()},
+        )
+        self.dispatcher = Dispatcher(
+            self.store, self.channels, cfg.outbox, dashboard_url=dashboard_url, clock=self.clock
+        )
+        self._consumer: Consumer | None = None
+        self._stop = threading.Event()
+        self._schedule_wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_prune = self.clock.now()
+        self.bad_records = 0
+        self._last_lag = 0.0
+
+    # ------------------------------------------------------------------ steps (also used by tests)
+    @property
+    def consumer(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = self.bus.consumer(self.cfg.consumer_group, [self.topics.findings])
+        return self._consumer
+
+    def poll_once(self, max_records: int = 500, timeout_s: float = 0.5) -> int:
+        """Consume one batch, store it, then commit the bus position; returns the records consumed."""
+        records = self.consumer.poll(max_records=max_records, timeout_s=timeout_s)
+        if records:
+            findings = self._decode(records)
+            result = self.store.ingest(findings)
+            self.consumer.commit()
+            if result.incidents_created:
+                self._schedule_wake.set()
+        now = time.monotonic()
+        if records or now - self._last_lag >= _LAG_EVERY_S:
+            # Reading the lag costs broker round trips on Kafka: after a batch, else every few seconds.
+            self._last_lag = now
+            try:
+                metrics.BUS_LAG.labels(group=self.cfg.consumer_group).set(self.consumer.lag())
+            except Exception:  # lag is best effort
+                log.debug("bus lag unavailable", exc_info=True)
+        return len(records)
+
+    def _decode(self, records: Sequence[Record]) -> list[Finding]:
+        out: list[Finding] = []
+        for record in records:
+            try:
+                out.append(Finding.from_json(record.value))
+            except (ValueError, TypeError, KeyError) as exc:
+                # A malformed record can never succeed: skip it instead of blocking the partition forever.
+                self.bad_records += 1
+                log.warning(
+                    "skipping malformed finding at %s[%d]@%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    exc,
+                )
+        return out
+
+    def scheduler_tick(self) -> float | None:
+        """Run due group flushes and auto-resolves; returns the clock time of the next due item."""
+        nxt = self.store.run_due()
+        self.dispatcher.wake()
+        now = self.clock.now()
+        if now - self._last_prune >= _PRUNE_EVERY_S:
+            self._last_prune = now
+            self.store.prune()
+        return nxt
+
+    # ------------------------------------------------------------------ threads
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        _ = self.consumer  # join the group before the threads start
+        for name, target in (
+            ("alerts-consume", self._consume_loop),
+            ("alerts-schedule", self._schedule_loop),
+            ("alerts-dispatch", self._dispatch_loop),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _consume_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once(timeout_s=0.2)
+            except Exception:
+                log.exception("alerts consumer failed; retrying in 1s (uncommitted findings are redelivered)")
+                self._stop.wait(1.0)
+
+    def _schedule_loop(self) -> None:
+        while not self._stop.is_set():
+            self._schedule_wake.clear()
+            try:
+                nxt = self.scheduler_tick()
+            except Exception:
+                log.exception("alerts scheduler failed; retrying in 1s")
+                nxt = None
+            delay = 1.0 if nxt is None else min(1.0, max(0.0, nxt - self.clock.now()))
+            if delay > 0:
+                self._schedule_wake.wait(delay)
+
+    def _dispatch_loop(self) -> None:
+        self.dispatcher.run(self._stop)
+
+    def stop(self) -> None:
+        """Finish the current batch (commit included), stop the threads, release the store and channels."""
+        self._stop.set()
+        self._schedule_wake.set()
+        self.dispatcher.wake()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        self._threads.clear()
+        self.dispatcher.close()
+        if self._consumer is not None:
+            try:
+                self._consumer.close()
+            except Exception:
+                log.debug("consumer close failed", exc_info=True)
+            self._consumer = None
+        for chs in self.channels.values():
+            for channel in chs:
+                close = getattr(channel, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception:
+                        log.debug("channel close failed", exc_info=True)
+        self.store.close()

@@ -1,0 +1,189 @@
+"""OTLP/HTTP: POST /v1/traces and /v1/logs, protobuf or JSON, gzip or identity, chunked or not.
+
+Bodies are read by hand (aiohttp's auto-decompression is off) so the size limit holds on the wire and again
+after gunzip, which is what stops a small gzip bomb from becoming gigabytes in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import zlib
+
+from aiohttp import web
+from google.protobuf.message import Message
+from google.rpc.status_pb2 import Status
+
+from collector.intake.core import SIGNALS, IntakeCore, count_reject
+from collector.intake.errors import Reason, Rejected
+from collector.intake.limits import Slot
+from collector.otlp_json import message_to_json
+
+log = logging.getLogger(__name__)
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_PROTOBUF_TYPES = {PROTOBUF, "application/protobuf"}
+_TRANSPORT = "http"
+_OFFLOAD_GZIP_BYTES = 64 * 1024
+
+
+class HttpIntake:
+    def __init__(self, core: IntakeCore) -> None:
+        self.core = core
+        cfg = core.cfg
+        self._token = cfg.auth_token.get_secret_value().encode() if cfg.auth_token else None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        app = web.Application()
+        for name in SIGNALS:
+            app.router.add_route("*", f"/v1/{name}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        self._runner = web.AppRunner(
+            app,
+            auto_decompress=False,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=self.core.cfg.shutdown_grace_s,
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.core.cfg.host, self.core.cfg.http_port, reuse_address=True)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])  # the bound port, when the config said 0
+        return self.port
+
+    async def stop(self) -> None:
+        """Close the listener, then wait (up to shutdown_grace_s) for requests already being handled."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        rej = Rejected(Reason.NOT_FOUND, f"no endpoint {request.path!r}: use POST /v1/traces or /v1/logs")
+        return self._error(rej, _wants_json(request))
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        as_json = _wants_json(request)
+        try:
+            if request.method != "POST":
+                raise Rejected(Reason.METHOD, f"{request.method} not allowed on {request.path}: use POST")
+            self._authorize(request)
+            as_json = _content_kind(request)
+            signal = SIGNALS[request.path.rsplit("/", 1)[1]]
+            with self.core.admit() as slot:
+                body = await self._read_body(request, slot)
+                message = await self.core.decode(signal, body, as_json)
+                response = await self.core.export(signal, message, None if as_json else body, _TRANSPORT)
+            return _reply(200, response, as_json)
+        except Rejected as rej:
+            return self._error(rej, as_json)
+
+    def _authorize(self, request: web.Request) -> None:
+        if self._token is None:
+            return
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
+            raise Rejected(
+                Reason.UNAUTHORIZED, "missing or wrong bearer token: send 'Authorization: Bearer <token>'"
+            )
+
+    async def _read_body(self, request: web.Request, slot: Slot) -> bytes:
+        limit = self.core.cfg.max_body_bytes
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip", ""):
+            raise Rejected(
+                Reason.CONTENT_ENCODING, f"Content-Encoding {encoding!r} not supported: use gzip or none"
+            )
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            raise Rejected(Reason.TOO_LARGE, f"body of {declared} bytes exceeds the limit of {limit} bytes")
+        slot.reserve(declared or 0)
+        try:
+            async with asyncio.timeout(self.core.cfg.read_timeout_s):
+                body = await _read_limited(request, limit)
+        except TimeoutError:
+            raise Rejected(Reason.TIMEOUT, "request body not received in time") from None
+        slot.reserve(len(body))
+        if encoding == "gzip":
+            if len(body) > _OFFLOAD_GZIP_BYTES:  # zlib drops the GIL: big bodies inflate beside the loop
+                body = await asyncio.get_running_loop().run_in_executor(None, gunzip, body, limit)
+            else:
+                body = gunzip(body, limit)
+            slot.reserve(len(body))
+        return body
+
+    def _error(self, rej: Rejected, as_json: bool) -> web.Response:
+        count_reject(_TRANSPORT, rej)
+        status = Status(code=rej.reason.grpc_code.value[0], message=rej.message)
+        resp = _reply(rej.reason.http_status, status, as_json)
+        if rej.retry_after_s is not None:
+            resp.headers["Retry-After"] = str(max(1, round(rej.retry_after_s)))
+        if rej.reason is Reason.UNAUTHORIZED:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="watchkeeper"'
+        if rej.reason is Reason.METHOD:
+            resp.headers["Allow"] = "POST"
+        return resp
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        async for chunk in request.content.iter_any():
+            total += len(chunk)
+            if total > limit:
+                raise Rejected(Reason.TOO_LARGE, f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+    except (ConnectionError, web.HTTPException) as exc:  # client went away or sent a broken chunked body
+        raise Rejected(Reason.MALFORMED, f"body could not be read: {exc}") from None
+    return b"".join(chunks)
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress gzip (several members allowed), refusing output beyond `limit` bytes."""
+    out: list[bytes] = []
+    total = 0
+    data = body
+    try:
+        while data:
+            d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            chunk = d.decompress(data, limit - total + 1)
+            total += len(chunk)
+            if total > limit or d.unconsumed_tail:
+                raise Rejected(Reason.TOO_LARGE, f"body exceeds the limit of {limit} bytes after gunzip")
+            if not d.eof:
+                raise Rejected(Reason.BAD_GZIP, "gzip body is truncated")
+            out.append(chunk)
+            data = d.unused_data
+    except zlib.error as exc:
+        raise Rejected(Reason.BAD_GZIP, f"body is not valid gzip: {exc}") from None
+    return b"".join(out)
+
+
+def _media_type(request: web.Request) -> str:
+    return request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+
+def _wants_json(request: web.Request) -> bool:
+    return _media_type(request) not in _PROTOBUF_TYPES
+
+
+def _content_kind(request: web.Request) -> bool:
+    """True for JSON, False for protobuf; anything else is refused."""
+    media = _media_type(request)
+    if media == JSON:
+        return True
+    if media in _PROTOBUF_TYPES:
+        return False
+    raise Rejected(
+        Reason.CONTENT_TYPE, f"Content-Type {media or '(none)'!r} not supported: use {PROTOBUF} or {JSON}"
+    )
+
+
+def _reply(status: int, message: Message, as_json: bool) -> web.Response:
+    if as_json:
+        return web.Response(status=status, body=message_to_json(message), content_type=JSON)
+    return web.Response(status=status, body=message.SerializeToString(), content_type=PROTOBUF)

@@ -1,0 +1,147 @@
+"""The detectors stage: spans (and content log events) from the bus -> ModelCalls -> detectors -> findings.
+
+At-least-once: the input position is committed only after the findings are published and detector state
+is flushed; calls still waiting for their log events are persisted with the state, so a crash loses none.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from collector.log_join import LogJoiner
+from collector.otlp_model import model_calls_from_bytes
+from collector.records import ModelCall
+from detectors.base import Detector, Finding
+from detectors.registry import build_suite
+from detectors.state import StateDb
+from watchkeeper import metrics
+from watchkeeper.bus.base import Bus, BusError, Record
+
+log = logging.getLogger("watchkeeper.detectors")
+
+PENDING_KEY = "pending_calls"
+LAG_EVERY_S = 10.0
+
+
+class DetectorsStage:
+    group = "watchkeeper-detectors"
+
+    def __init__(self, cfg, bus: Bus, topics, state_dir: Path) -> None:  # cfg: DetectorsConfig
+        self.cfg = cfg
+        self.bus = bus
+        self.topics = topics
+        self.state_db = StateDb(Path(state_dir) / "detectors.sqlite3")
+        self._stage_state = self.state_db.namespace("stage")
+        self.detectors: list[Detector] = build_suite(cfg.detector_settings(), self.state_db.namespace, Path(state_dir))
+        self.joiner = LogJoiner(hold_s=cfg.log_hold_s)
+        pending = self._stage_state.get(PENDING_KEY) or []
+        if pending:
+            self.joiner.restore([ModelCall.from_dict(c) for c in pending])
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ready = threading.Event()
+        self.calls_processed = 0
+        self._lag_at = 0.0
+        self.last_error: str | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="detectors-stage", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        for detector in self.detectors:
+            detector.close()
+        self.state_db.flush()
+
+    # -- processing ------------------------------------------------------------------------------
+    def analyze(self, calls: list[ModelCall]) -> list[Finding]:
+        """Run every detector over a batch; one failing detector never stops the others."""
+        findings: list[Finding] = []
+        for detector in self.detectors:
+            started = time.perf_counter()
+            try:
+                findings.extend(detector.observe_batch(calls))
+            except Exception as exc:  # a detector bug must not stall the pipeline
+                metrics.DETECTOR_ERRORS.labels(detector.name).inc()
+                log.exception("detector %s failed on a batch of %d calls: %s", detector.name, len(calls), exc)
+            metrics.DETECTOR_SECONDS.labels(detector.name).observe(time.perf_counter() - started)
+        return findings
+
+    def _decode(self, records: list[Record]) -> tuple[list[ModelCall], list[tuple[bytes | None, bytes]]]:
+        calls: list[ModelCall] = []
+        dead: list[tuple[bytes | None, bytes]] = []
+        for record in records:
+            try:
+                if record.topic == self.topics.logs:
+                    req = ExportLogsServiceRequest()
+                    req.ParseFromString(record.value)
+                    calls.extend(self.joiner.add_logs(req))
+                else:
+                    calls.extend(self.joiner.add_calls(model_calls_from_bytes(record.value)))
+            except Exception as exc:  # the intake validated it; anything left is a bug or a foreign producer
+                log.warning(
+                    "record %s/%d@%d cannot be decoded (%s); moved to %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    exc,
+                    self.topics.deadletter,
+                )
+                dead.append((record.key, record.value))
+        calls.extend(self.joiner.flush(time.time()))
+        return calls, dead
+
+    def _run(self) -> None:
+        try:
+            consumer = self.bus.consumer(self.group, [self.topics.spans, self.topics.logs])
+            producer = self.bus.producer()
+        except BusError as exc:
+            self.last_error = str(exc)
+            log.error("detectors stage cannot start: %s", exc)
+            return
+        self.ready.set()
+        log.info("detectors stage running: %s", ", ".join(d.name for d in self.detectors))
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._step(consumer, producer)
+                except BusError as exc:
+                    self.last_error = str(exc)
+                    log.error("bus error in detectors stage (will retry in 2 s): %s", exc)
+                    self._stop.wait(2.0)
+        finally:
+            consumer.close()
+            producer.close()
+
+    def _step(self, consumer, producer) -> None:
+        records = consumer.poll(self.cfg.batch_size, timeout_s=0.5)
+        calls, dead = self._decode(records)
+        if not records and not calls:
+            return
+        findings = self.analyze(calls) if calls else []
+        for call in calls:
+            metrics.CALLS_TRACED.labels(call.service, call.provider).inc()
+        if dead:
+            producer.publish(self.topics.deadletter, dead)
+        if findings:
+            producer.publish(self.topics.findings, [(f.fingerprint.encode(), f.to_json()) for f in findings])
+            for f in findings:
+                metrics.FINDINGS.labels(f.detector, f.severity.value).inc()
+        self._stage_state.put(PENDING_KEY, [c.to_dict() for c in self.joiner.pending()])
+        self.state_db.flush()
+        consumer.commit()
+        self.calls_processed += len(calls)
+        self.last_error = None
+        now = time.monotonic()
+        if now - self._lag_at >= LAG_EVERY_S:  # a lag query costs broker round trips: sample it
+            self._lag_at = now
+            metrics.BUS_LAG.labels(self.group).set(consumer.lag())

@@ -1,0 +1,1 @@
+"""Test support: real components the tests start and stop (the Kafka-protocol broker)."""

@@ -1,0 +1,158 @@
+"""Run the real daemon for end-to-end tests: in-process (embedded) or as `watchkeeper run` subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get_json(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def wait_until(
+    predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.1, what: str = "condition"
+) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as exc:  # the server may still be starting
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last value: {last!r}")
+
+
+class Receiver:
+    """A loopback HTTP server that records every POST (a real webhook receiver)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer.lock:
+                    outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def json_bodies(self) -> list[Any]:
+        with self.lock:
+            return [json.loads(r["body"]) for r in self.requests]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def alerts_config(hook_url: str, group_wait: str = "0s") -> dict[str, Any]:
+    return {
+        "route": {
+            "receiver": "hook",
+            "group_wait": group_wait,
+            "group_interval": "1s",
+            "repeat_interval": "4h",
+        },
+        "receivers": [{"name": "hook", "webhook_configs": [{"url": hook_url, "allow_insecure": True}]}],
+    }
+
+
+class DaemonProcess:
+    """`watchkeeper run` in a subprocess, with its own YAML config and log file."""
+
+    def __init__(self, tmp: Path, config: dict[str, Any], stage: str = "all", name: str = "daemon") -> None:
+        self.tmp = tmp
+        self.config_path = tmp / f"{name}.yaml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.log_path = tmp / f"{name}.log"
+        self.stage = stage
+        self.config = config
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.config['web']['port']}"
+
+    def start(self, wait_ready: bool = True, timeout_s: float = 60.0) -> DaemonProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHKEEPER_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "watchkeeper.cli",
+                "run",
+                "-c",
+                str(self.config_path),
+                "--stage",
+                self.stage,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.tmp,
+        )
+        if wait_ready:
+            wait_until(self._ready, timeout_s, 0.2, f"{self.stage} daemon ready (log: {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"daemon exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}"
+            )
+        try:
+            return get_json(self.web_url + "/readyz", 2)["ready"]
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(timeout_s)
+        return self.proc.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")

@@ -1,0 +1,210 @@
+"""The durable outbox: Retry-After, backoff bounds, dead letters and replay, pacing, ordering, restarts."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alerts.channels.base import DeliveryResult
+from alerts.config import OutboxConfig
+from alerts.outbox import backoff_delay, retry_delay
+from alerts.stage import AlertsStage
+from tests.test_alerts_support import HttpChannel, Receiver, Reply, Timeline, alerts_config, finding
+from watchkeeper.bus.embedded import EmbeddedBus
+from watchkeeper.config import TopicsConfig
+
+FAST = {"receiver": "default", "group_wait": "0s", "group_interval": "1m", "repeat_interval": "4h"}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def arrivals(tl: Timeline, until: float) -> list[tuple[float, str]]:
+    return [(t, m["event"]) for t, got in tl.run(until) for m in got]
+
+
+def test_backoff_is_full_jitter_within_bounds() -> None:
+    rng = random.Random(7)
+    for attempt in range(1, 15):
+        cap = min(60.0, 0.5 * 2 ** (attempt - 1))
+        delays = [backoff_delay(attempt, 0.5, 60.0, rng) for _ in range(300)]
+        assert all(0.0 <= d <= cap for d in delays)
+        assert max(delays) > 0.8 * cap  # really spreads over the whole range (full jitter)
+        assert min(delays) < 0.2 * cap
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    cfg = OutboxConfig(retry_after_max_s=30.0)
+    assert retry_delay(DeliveryResult(ok=False, retryable=True, retry_after_s=7.0), 1, cfg) == 7.0
+    assert retry_delay(DeliveryResult(ok=False, retryable=True, retry_after_s=9999.0), 1, cfg) == 30.0
+    assert 0.0 <= retry_delay(DeliveryResult(ok=False, retryable=True), 3, cfg) <= 4.0
+
+
+def test_retry_after_timeline(tmp_path: Path, receiver: Receiver) -> None:
+    cfg = alerts_config({"route": FAST, "outbox": {"backoff_base_s": 1, "retry_after_max_s": 20}})
+    tl = Timeline(cfg, tmp_path, receiver)
+    try:
+        receiver.replies = [Reply(429, {"Retry-After": "7"}), Reply(503, {"Retry-After": "100000"})]
+        tl.push(finding())
+        assert arrivals(tl, 30) == [
+            (27.0, "trigger")
+        ]  # refused at 0, retried at 7 (refused), capped 20s later
+        note = tl.stage.store.list_incidents()[0][0]["id"]
+        (row,) = tl.stage.store.get_incident(note)["notifications"]
+        assert row["status"] == "sent" and row["attempts"] == 3
+    finally:
+        tl.close()
+
+
+def test_dead_letter_then_replay(tmp_path: Path, receiver: Receiver) -> None:
+    cfg = alerts_config(
+        {"route": FAST, "outbox": {"backoff_base_s": 1, "backoff_max_s": 2, "max_attempts": 3}}
+    )
+    tl = Timeline(cfg, tmp_path, receiver)
+    store = tl.stage.store
+    try:
+        receiver.default = Reply(503)
+        tl.push(finding())
+        assert arrivals(tl, 20) == []
+        (dead,) = store.list_dead_letters()
+        assert dead["attempts"] == 3 and dead["event"] == "trigger" and dead["last_status"] == 503
+        assert store.counts()["dead_letters"] == 1
+        receiver.default = Reply(200)
+        assert store.replay_dead_letter(dead["id"])["status"] == "pending"
+        got = tl.at(21)
+        assert [m["key"] for m in got] == [dead["id"]]  # same idempotency key as the failed attempts
+        assert store.list_dead_letters() == []
+    finally:
+        tl.close()
+
+
+def test_permanent_error_is_a_dead_letter_at_once(tmp_path: Path, receiver: Receiver) -> None:
+    tl = Timeline(alerts_config({"route": FAST}), tmp_path, receiver)
+    try:
+        receiver.default = Reply(400)
+        tl.push(finding())
+        tl.at(0)
+        (dead,) = tl.stage.store.list_dead_letters()
+        assert dead["attempts"] == 1 and dead["reason"] == "permanent error"
+    finally:
+        tl.close()
+
+
+def test_replay_is_refused_when_a_later_notification_was_delivered(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    cfg = alerts_config({"route": FAST, "outbox": {"max_attempts": 1}})
+    tl = Timeline(cfg, tmp_path, receiver)
+    store = tl.stage.store
+    try:
+        receiver.replies = [Reply(500)]
+        tl.push(finding())
+        tl.at(0)
+        (dead,) = store.list_dead_letters()
+        incident = store.list_incidents()[0][0]["id"]
+        store.resolve(incident, "frank", "")
+        assert [m["event"] for m in tl.at(1)] == ["resolve"]  # the trigger was attempted: resolve goes out
+        replayed = store.replay_dead_letter(dead["id"])
+        assert replayed["status"] == "superseded"  # never a trigger after its resolve
+        assert tl.at(2) == []
+    finally:
+        tl.close()
+
+
+def test_per_destination_pacing(tmp_path: Path, receiver: Receiver) -> None:
+    tl = Timeline(alerts_config({"route": FAST}), tmp_path, receiver, min_interval_s=1.0)
+    try:
+        tl.push(finding(app="a"), finding(app="b"), finding(app="c"))
+        assert arrivals(tl, 5) == [(0.0, "trigger"), (1.0, "trigger"), (2.0, "trigger")]
+    finally:
+        tl.close()
+
+
+def test_order_per_incident_resolve_waits_for_trigger(tmp_path: Path, receiver: Receiver) -> None:
+    cfg = alerts_config({"route": FAST, "outbox": {"backoff_base_s": 3, "backoff_max_s": 3}})
+    tl = Timeline(cfg, tmp_path, receiver)
+    store = tl.stage.store
+    try:
+        receiver.replies = [Reply(503), Reply(503)]
+        tl.push(finding())
+        tl.at(0)
+        store.resolve(store.list_incidents()[0][0]["id"], "gina", "")
+        events = [m["event"] for _, got in tl.run(20) for m in got]
+        assert events == ["trigger", "resolve"]
+    finally:
+        tl.close()
+
+
+def test_pending_notifications_survive_a_restart(tmp_path: Path, receiver: Receiver) -> None:
+    tl = Timeline(alerts_config({"route": FAST}), tmp_path, receiver)
+    receiver.default = Reply(503)
+    tl.push(finding(app="a"), finding(app="b"))
+    tl.at(0)
+    tl.close()
+    receiver.default = Reply(200)
+    tl2 = Timeline(alerts_config({"route": FAST}), tmp_path, receiver, start=tl.clock.now() + 60)
+    try:
+        got = tl2.at(0)
+        assert sorted(m["event"] for m in got) == ["trigger", "trigger"]
+        assert all(m["attempt"] == 2 for m in got)
+        assert tl2.stage.store.list_incidents()[1] == 2  # the findings were committed: not consumed twice
+        assert tl2.at(1) == []
+    finally:
+        tl2.close()
+
+
+def test_threads_deliver_with_the_system_clock(tmp_path: Path, receiver: Receiver) -> None:
+    cfg = alerts_config({"route": FAST})
+    bus = EmbeddedBus(tmp_path / "bus.sqlite3")
+    stage = AlertsStage(
+        cfg,
+        bus,
+        TopicsConfig(),
+        tmp_path / "state",
+        dashboard_url="http://dash",
+        channels={"default": [HttpChannel(receiver.url)]},
+    )
+    producer = bus.producer()
+    stage.start()
+    try:
+        producer.publish(TopicsConfig().findings, [(b"k", finding().to_json())])
+        deadline = time.monotonic() + 20
+        while not receiver.keys() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(receiver.keys()) == 1
+        assert stage.consumer.lag() == 0
+    finally:
+        stage.stop()
+        producer.close()
+        bus.close()
+
+
+def test_configured_webhook_receiver_end_to_end(tmp_path: Path, receiver: Receiver) -> None:
+    """No channel override: the stage builds the receivers' channels from config (the daemon's path)."""
+    cfg = alerts_config(
+        {"receivers": [{"name": "default", "webhook_configs": [{"url": receiver.url}]}], "route": FAST}
+    )
+    bus = EmbeddedBus(tmp_path / "bus.sqlite3")
+    stage = AlertsStage(cfg, bus, TopicsConfig(), tmp_path / "state", dashboard_url="http://dash")
+    producer = bus.producer()
+    stage.start()
+    try:
+        producer.publish(TopicsConfig().findings, [(b"k", finding().to_json())])
+        deadline = time.monotonic() + 20
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (body,) = receiver.take()
+        assert body["event"] == "trigger" and body["type"] == "incident.trigger"
+        assert body["dashboard_url"].startswith("http://dash/incidents/")
+    finally:
+        stage.stop()
+        producer.close()
+        bus.close()

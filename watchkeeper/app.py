@@ -1,0 +1,192 @@
+"""The daemon: owns the process lifecycle (start/stop/run) so tests and other programs can embed it.
+
+Stages run in threads of one process (the embedded default) or alone (`--stage`, against Kafka). The
+intake and the web server share one asyncio loop in a background thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from watchkeeper.bus import make_bus
+from watchkeeper.bus.base import Bus, BusError
+from watchkeeper.config import Settings
+
+log = logging.getLogger("watchkeeper")
+
+STAGES = ("collector", "detectors", "alerts")
+
+
+class StartupError(RuntimeError):
+    """The daemon cannot start (port in use, bus unreachable, bad state dir): the message says what to fix."""
+
+
+class Daemon:
+    def __init__(self, settings: Settings, stage: str = "all") -> None:
+        if stage != "all" and stage not in STAGES:
+            raise StartupError(f"unknown stage {stage!r}: use one of all, {', '.join(STAGES)}")
+        self.settings = settings
+        self.stages = set(STAGES) if stage == "all" else {stage}
+        if stage != "all" and settings.bus.kind == "embedded":
+            log.warning(
+                "running stage %r alone on the embedded bus: the other stages must run in processes "
+                "sharing the same state_dir, or use bus.kind=kafka",
+                stage,
+            )
+        self.state_dir = Path(settings.state_dir)
+        self.bus: Bus | None = None
+        self.intake: Any = None
+        self.detectors: Any = None
+        self.alerts: Any = None
+        self.web: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._stop_requested = threading.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot create state_dir {self.state_dir}: {exc.strerror}; "
+                "set state_dir (or WATCHKEEPER_STATE_DIR) to a writable directory"
+            ) from exc
+        s = self.settings
+        try:
+            self.bus = make_bus(s.bus, self.state_dir)
+        except BusError as exc:
+            raise StartupError(str(exc)) from exc
+        log.info(
+            "bus: %s%s",
+            s.bus.kind,
+            f" ({s.bus.bootstrap_servers})"
+            if s.bus.kind == "kafka"
+            else f" ({self.state_dir / 'bus.sqlite3'})",
+        )
+
+        if "alerts" in self.stages:
+            from alerts.stage import AlertsStage
+
+            self.alerts = AlertsStage(
+                s.alerts, self.bus, s.bus.topics, self.state_dir, dashboard_url=s.web.base_url
+            )
+            self.alerts.start()
+        if "detectors" in self.stages:
+            from detectors.stage import DetectorsStage
+
+            self.detectors = DetectorsStage(s.detectors, self.bus, s.bus.topics, self.state_dir)
+            self.detectors.start()
+
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(
+            target=self._loop.run_forever, name="watchkeeper-io", daemon=True
+        )
+        self._loop_thread.start()
+        try:
+            self._call(self._start_io())
+        except OSError as exc:
+            self.stop()
+            raise StartupError(
+                f"cannot bind a port: {exc.strerror or exc}; another process may hold it. "
+                "Stop it or choose other ports (intake.http_port, intake.grpc_port, web.port)"
+            ) from exc
+        log.info("watchkeeper started: stages %s", ", ".join(sorted(self.stages)))
+        if self.intake is not None:
+            grpc = f", OTLP/gRPC on {s.intake.host}:{self.intake.grpc_port}" if self.intake.grpc_port else ""
+            log.info(
+                "intake: OTLP/HTTP on http://%s:%d/v1/traces%s", s.intake.host, self.intake.http_port, grpc
+            )
+        log.info("dashboard and API on %s", self.web_url)
+
+    async def _start_io(self) -> None:
+        from watchkeeper.web.server import WebServer
+
+        if "collector" in self.stages:
+            from collector.intake import Intake
+
+            assert self.bus is not None
+            self.intake = Intake(self.settings.intake, self.bus.producer(), self.settings.bus.topics)
+            await self.intake.start()
+        self.web = WebServer(self.settings.web, daemon=self)
+        await self.web.start()
+
+    def _call(self, coro: Any, timeout: float = 30.0) -> Any:
+        assert self._loop is not None
+        fut: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return fut.result(timeout)
+
+    def stop(self) -> None:
+        """Stop accepting, drain, commit, release. Idempotent."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        log.info("watchkeeper stopping")
+        if self._loop is not None and self._loop.is_running():
+            try:
+                if self.intake is not None:
+                    self._call(self.intake.stop())
+                if self.web is not None:
+                    self._call(self.web.stop())
+            except Exception:
+                log.exception("error while stopping the intake/web server")
+        if self.detectors is not None:
+            self.detectors.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(5)
+        if self.bus is not None:
+            self.bus.close()
+        log.info("watchkeeper stopped")
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    def run(self) -> int:
+        """Start, wait for SIGTERM/SIGINT, stop cleanly; the exit code for the CLI."""
+        self.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.request_stop())
+        while not self._stop_requested.wait(0.5):
+            pass
+        self.stop()
+        return 0
+
+    # -- status ------------------------------------------------------------------------------------
+    @property
+    def web_url(self) -> str:
+        port = self.web.port if self.web is not None else self.settings.web.port
+        return f"http://{self.settings.web.host}:{port}"
+
+    @property
+    def intake_url(self) -> str:
+        port = self.intake.http_port if self.intake is not None else self.settings.intake.http_port
+        return f"http://{self.settings.intake.host}:{port}"
+
+    def readiness(self) -> dict[str, Any]:
+        """What /readyz reports: each running stage and whether it can do its job now."""
+        checks: dict[str, Any] = {}
+        if "collector" in self.stages:
+            checks["collector"] = {"ready": self.intake is not None}
+        if "detectors" in self.stages and self.detectors is not None:
+            checks["detectors"] = {
+                "ready": self.detectors.ready.is_set() and not self.detectors.last_error,
+                "error": self.detectors.last_error,
+            }
+        if "alerts" in self.stages and self.alerts is not None:
+            ready = getattr(self.alerts, "ready", None)
+            checks["alerts"] = {
+                "ready": bool(ready.is_set()) if ready is not None else True,
+                "error": getattr(self.alerts, "last_error", None),
+            }
+        return checks

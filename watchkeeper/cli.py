@@ -1,0 +1,129 @@
+"""The `watchkeeper` command: thin; every command delegates to the module that owns the job."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from watchkeeper.config import ConfigError, Settings, load_settings
+from watchkeeper.logs import setup_logging
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.version_option(package_name="watchkeeper")
+def main() -> None:
+    """Watchkeeper: trace every LLM call, detect controversial output and unapproved changes, page on-call."""
+
+
+@main.command()
+@click.option(
+    "-c", "--config", type=click.Path(path_type=Path), help="YAML config file (default: none, embedded mode)"
+)
+@click.option(
+    "--stage",
+    type=click.Choice(["all", "collector", "detectors", "alerts"]),
+    default="all",
+    show_default=True,
+    help="run one stage alone (against Kafka) or all in one process",
+)
+def run(config: Path | None, stage: str) -> None:
+    """Run the daemon until SIGTERM/SIGINT."""
+    from watchkeeper.app import Daemon, StartupError
+
+    settings = _settings(config)
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        code = Daemon(settings, stage=stage).run()
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--calls", default=240, show_default=True, help="model calls to send")
+@click.option(
+    "--keep-running/--no-keep-running",
+    default=False,
+    help="leave the daemon (dashboard) running after the summary until Ctrl-C",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="state directory (default: a fresh ./.watchkeeper-demo)",
+)
+def demo(calls: int, keep_running: bool, state_dir: Path | None) -> None:
+    """Start the daemon, drive realistic LLM traffic through the OTLP intake, print what was detected."""
+    from watchkeeper.demo import run_demo
+
+    sys.exit(run_demo(calls=calls, keep_running=keep_running, state_dir=state_dir))
+
+
+@main.command()
+@click.option("--detector", "name", required=True, help="content_safety, leakage, ... (text-based detectors)")
+@click.option("-c", "--config", type=click.Path(path_type=Path), help="YAML config (thresholds)")
+def score(name: str, config: Path | None) -> None:
+    """Score JSON lines {"id", "text", "prompt"?} from stdin; write {"id", "scores", "flagged"} to stdout."""
+    from detectors.registry import detector_class
+
+    settings = _settings(config)
+    try:
+        cls = detector_class(name)
+    except (KeyError, ImportError) as exc:
+        raise click.ClickException(str(exc)) from None
+    detector = cls(getattr(settings.detectors, name, None))
+    bad = 0
+    out = sys.stdout
+    for lineno, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise ValueError('each line must be a JSON object with a string "text"')
+        except ValueError as exc:
+            bad += 1
+            click.echo(f"line {lineno}: skipped: {exc}", err=True)
+            continue
+        result = detector.score_text(item["text"], str(item.get("prompt") or ""))
+        if result is None:
+            raise click.ClickException(
+                f"detector {name!r} does not score single texts; use content_safety or leakage"
+            )
+        scores, flagged = result
+        out.write(
+            json.dumps(
+                {
+                    "id": item.get("id"),
+                    "scores": {k: round(float(v), 6) for k, v in scores.items()},
+                    "flagged": bool(flagged),
+                }
+            )
+            + "\n"
+        )
+    out.flush()
+    if bad:
+        sys.exit(2)
+
+
+def _mount_optional() -> None:
+    """Command groups owned by the stages (train/eval/alerts/integrity)."""
+    from watchkeeper.commands import register
+
+    register(main)
+
+
+_mount_optional()
+
+if __name__ == "__main__":
+    main()

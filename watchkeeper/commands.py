@@ -1,0 +1,38 @@
+"""Mounts the command groups each stage owns onto the `watchkeeper` CLI.
+
+Imports are lazy (inside the group callbacks' modules) only where a stage pulls heavy dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+#: (parent group or None for top level, module, attribute, name) of every stage-owned command.
+COMMANDS: list[tuple[str | None, str, str, str]] = [
+    (None, "detectors.integrity_commands", "integrity_cli", "integrity"),
+    (None, "alerts.commands", "alerts_cli", "alerts"),
+    ("train", "detectors.safety_commands", "train_cmd", "content-safety"),
+    ("eval", "detectors.safety_commands", "eval_cmd", "content-safety"),
+    ("eval", "detectors.evaluation.topic_injection", "topic_injection_eval_cmd", "topic-injection"),
+    ("eval", "detectors.evaluation.operational", "operational_eval_cmd", "operational"),
+]
+
+
+def register(main: click.Group) -> None:
+    @main.group()
+    def train() -> None:
+        """Rebuild shipped detector artifacts from a data folder."""
+
+    @main.group(name="eval")
+    def evaluate() -> None:
+        """Print detector quality tables (reproducible evaluations)."""
+
+    groups: dict[str | None, click.Group] = {None: main, "train": train, "eval": evaluate}
+    for parent, module_name, attr, name in COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:  # TODO(integration): strict once every module exists
+            continue
+        groups[parent].add_command(getattr(module, attr), name=name)

@@ -1,0 +1,258 @@
+"""REST API v1: incidents, findings, silences, dead letters; JSON errors with reasons; header pagination.
+
+Lists are JSON arrays; the total count and the next page come in `X-Total-Count` and `Link` headers (the
+GitHub convention), so a client that only wants the list reads the body and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+
+DAEMON_KEY: web.AppKey[Any] = web.AppKey("daemon", object)
+
+log = logging.getLogger("watchkeeper.web")
+
+MAX_LIMIT = 500
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.error, self.reason = status, error, reason
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response({"error": exc.error, "reason": exc.reason}, status=exc.status)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/"):
+            raise
+        return web.json_response({"error": exc.reason, "reason": exc.text or exc.reason}, status=exc.status)
+    except Exception:
+        log.exception("API handler failed for %s %s", request.method, request.path)
+        return web.json_response(
+            {"error": "internal", "reason": "internal error; see the daemon log"}, status=500
+        )
+
+
+def _store(request: web.Request) -> Any:
+    alerts = getattr(request.app[DAEMON_KEY], "alerts", None)
+    if alerts is None:
+        raise ApiError(
+            503,
+            "unavailable",
+            "the alerts stage does not run in this process; query the process that "
+            "runs --stage alerts (or all)",
+        )
+    return alerts.store
+
+
+async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
+
+
+def _int(request: web.Request, name: str, default: int, lo: int = 0, hi: int = 1 << 31) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(
+            400, "bad_request", f"query parameter {name} must be an integer, got {raw!r}"
+        ) from None
+    if not lo <= value <= hi:
+        raise ApiError(400, "bad_request", f"query parameter {name} must be between {lo} and {hi}")
+    return value
+
+
+def _float(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ApiError(
+            400, "bad_request", f"query parameter {name} must be a number (unix seconds)"
+        ) from None
+
+
+def _paged(request: web.Request, items: list[Any], total: int, limit: int, offset: int) -> web.Response:
+    headers = {"X-Total-Count": str(total)}
+    if offset + limit < total:
+        url = request.url.update_query(limit=limit, offset=offset + limit)
+        headers["Link"] = f'<{url.path_qs}>; rel="next"'
+    return web.json_response(items, headers=headers)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "bad_request", "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "request body must be a JSON object")
+    return body
+
+
+STATUSES = {"triggered", "acknowledged", "resolved", "open"}
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    status = request.query.get("status")
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, "bad_request", f"status must be one of {', '.join(sorted(STATUSES))}")
+    limit = _int(request, "limit", 50, 1, MAX_LIMIT)
+    offset = _int(request, "offset", 0)
+    items, total = await _run(
+        _store(request).list_incidents,
+        status=status,
+        severity=request.query.get("severity"),
+        app=request.query.get("app"),
+        detector=request.query.get("detector"),
+        q=request.query.get("q"),
+        limit=limit,
+        offset=offset,
+    )
+    return _paged(request, items, total, limit, offset)
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    incident = await _run(_store(request).get_incident, request.match_info["id"])
+    if incident is None:
+        raise ApiError(404, "not_found", f"no incident with id {request.match_info['id']!r}")
+    return web.json_response(incident)
+
+
+async def _transition(request: web.Request, action: str) -> web.Response:
+    body = await _json_body(request)
+    store = _store(request)
+    incident_id = request.match_info["id"]
+    if await _run(store.get_incident, incident_id) is None:
+        raise ApiError(404, "not_found", f"no incident with id {incident_id!r}")
+    fn = store.acknowledge if action == "ack" else store.resolve
+    try:
+        result = await _run(
+            fn,
+            incident_id,
+            by=str(body.get("by") or body.get("author") or "api"),
+            comment=str(body.get("comment") or ""),
+        )
+    except ValueError as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    return web.json_response(result)
+
+
+async def ack_incident(request: web.Request) -> web.Response:
+    return await _transition(request, "ack")
+
+
+async def resolve_incident(request: web.Request) -> web.Response:
+    return await _transition(request, "resolve")
+
+
+async def list_findings(request: web.Request) -> web.Response:
+    limit = _int(request, "limit", 100, 1, MAX_LIMIT)
+    offset = _int(request, "offset", 0)
+    result = await _run(
+        _store(request).list_findings,
+        limit=limit,
+        offset=offset,
+        incident_id=request.query.get("incident_id"),
+        detector=request.query.get("detector"),
+        since=_float(request, "since"),
+    )
+    items, total = result if isinstance(result, tuple) else (result, len(result))
+    return _paged(request, items, total, limit, offset)
+
+
+async def list_silences(request: web.Request) -> web.Response:
+    state = request.query.get("state")
+    if state is not None and state not in {"pending", "active", "expired"}:
+        raise ApiError(400, "bad_request", "state must be one of pending, active, expired")
+    return web.json_response(await _run(_store(request).list_silences, state=state))
+
+
+async def create_silence(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    matchers = body.get("matchers")
+    if not isinstance(matchers, list) or not matchers:
+        raise ApiError(400, "bad_request", 'matchers must be a non-empty list, e.g. ["app=\\"chatbot\\""]')
+    for key in ("created_by", "comment"):
+        if not str(body.get(key) or "").strip():
+            raise ApiError(400, "bad_request", f"{key} is required: say who silences and why")
+    try:
+        silence = await _run(
+            _store(request).create_silence,
+            matchers=matchers,
+            starts_at=body.get("starts_at"),
+            ends_at=body.get("ends_at"),
+            created_by=str(body["created_by"]),
+            comment=str(body["comment"]),
+        )
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    return web.json_response(silence, status=201)
+
+
+async def delete_silence(request: web.Request) -> web.Response:
+    try:
+        silence = await _run(_store(request).expire_silence, request.match_info["id"])
+    except KeyError:
+        raise ApiError(404, "not_found", f"no silence with id {request.match_info['id']!r}") from None
+    return web.json_response(silence)
+
+
+async def list_dead_letters(request: web.Request) -> web.Response:
+    return web.json_response(await _run(_store(request).list_dead_letters))
+
+
+async def replay_dead_letter(request: web.Request) -> web.Response:
+    try:
+        result = await _run(_store(request).replay_dead_letter, request.match_info["id"])
+    except KeyError:
+        raise ApiError(404, "not_found", f"no dead letter with id {request.match_info['id']!r}") from None
+    return web.json_response(result if result is not None else {"replayed": request.match_info["id"]})
+
+
+async def status(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON_KEY]
+    body: dict[str, Any] = {"stages": daemon.readiness()}
+    if daemon.detectors is not None:
+        body["calls_processed"] = daemon.detectors.calls_processed
+    return web.json_response(body)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from watchkeeper.web.openapi import document
+
+    return web.json_response(document())
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/incidents", list_incidents)
+    r.add_get("/api/v1/incidents/{id}", get_incident)
+    r.add_post("/api/v1/incidents/{id}/ack", ack_incident)
+    r.add_post("/api/v1/incidents/{id}/resolve", resolve_incident)
+    r.add_get("/api/v1/findings", list_findings)
+    r.add_get("/api/v1/silences", list_silences)
+    r.add_post("/api/v1/silences", create_silence)
+    r.add_delete("/api/v1/silences/{id}", delete_silence)
+    r.add_get("/api/v1/deadletters", list_dead_letters)
+    r.add_post("/api/v1/deadletters/{id}/replay", replay_dead_letter)
+    r.add_get("/api/v1/status", status)
+    r.add_get("/api/v1/openapi.json", openapi)
