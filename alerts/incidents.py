@@ -32,12 +32,36 @@ def incident_id(group_key: str, first_seen: float, salt: int = 0) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
+#: What an on-call engineer reads on the pager, per detector category (prefix match on "detector/category").
+_TITLES: list[tuple[str, str]] = [
+    ("integrity/system_prompt_change", "Unapproved system prompt change"),
+    ("integrity/model_change", "Response model changed"),
+    ("integrity/parameter_change", "Request parameters changed"),
+    ("integrity/provider_config_change", "Provider changed its serving configuration"),
+    ("topic_injection/", "Recurring off-topic theme across unrelated conversations"),
+    ("leakage/leakage.secret.", "Secret leaked in answers ({kind})"),
+    ("leakage/leakage.pii.", "Personal data in answers ({kind})"),
+    ("content_safety/", "Harmful content in answers ({kind})"),
+    ("operational/", "Operational anomaly ({kind})"),
+    ("drift/", "Behaviour drift ({kind})"),
+]
+
+
 def make_title(labels: dict[str, str], finding: Finding) -> str:
-    """Detector, category and app, so the title reads well in a pager: 'content_safety/hate in chatbot'."""
+    """Plain words first, then where: 'Unapproved system prompt change in support-bot'."""
     detector = labels.get("detector", finding.detector)
     category = labels.get("category", finding.category)
     app = labels.get("app") or finding.labels.get("app", "")
-    head = detector if not category or category == detector else f"{detector}/{category}"
+    key = f"{detector}/{category}"
+    head = detector if not category or category == detector else key
+    for prefix, text in _TITLES:
+        if key.startswith(prefix):
+            kind = category.rsplit(".", 1)[-1].replace("_", " ")
+            head = text.format(kind=kind)
+            break
+    narrative = labels.get("narrative") or finding.labels.get("narrative")
+    if narrative:
+        head += f": {narrative.replace('_', ' ')}"
     return f"{head} in {app}" if app else head
 
 

@@ -165,7 +165,7 @@ class DocumentFrequency:
     A Counter keyed by term (its update runs in C); bounded by dropping singletons when it grows too large.
     """
 
-    max_terms = 200_000
+    max_terms = 50_000
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
@@ -469,7 +469,9 @@ class TopicInjectionDetector(Detector):
             return None
         horizon = now - cfg.window_seconds
         recent = [m for m in cluster.members if m.time >= horizon]
-        conversations = len({m.conversation for m in recent})
+        # Unrelated questions, not one FAQ asked many times: a bot that gives the same answer to the same
+        # question in many conversations is consistent, not injected.
+        conversations = min(len({m.conversation for m in recent}), len({m.prompt for m in recent}))
         if cluster.theme is None:
             if conversations < min(cfg.min_conversations, cfg.watchlist_min_conversations):
                 return None

@@ -52,7 +52,7 @@ def test_incident_fields_filters_and_search(store: IncidentStore) -> None:
         assert key in chat
     assert chat["severity"] == "critical" and chat["finding_count"] == 2
     assert chat["first_seen"] == T0 - 60 and chat["last_seen"] == T0 - 30
-    assert chat["title"] == "content_safety/hate in chatbot"
+    assert chat["title"] == "Harmful content in answers (hate) in chatbot"
     assert chat["annotations"]["runbook_url"].startswith("https://")
     assert items[0]["labels"]["app"] == "search"  # newest first
     assert store.list_incidents(severity="critical")[1] == 1

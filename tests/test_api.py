@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,7 +158,9 @@ def test_ack_resolve_transitions(daemon: Daemon, client: httpx.Client) -> None:
     detail = client.get(url).json()
     assert detail["status"] == "acknowledged" and detail["acknowledged_by"] == "alice"
     assert_error(client.post(url + "/ack", json={"by": "bob"}), 409, "conflict")
-    assert client.post(url + "/resolve", json={"by": "alice", "comment": "prompt reverted"}).status_code == 200
+    assert (
+        client.post(url + "/resolve", json={"by": "alice", "comment": "prompt reverted"}).status_code == 200
+    )
     detail = client.get(url).json()
     assert detail["status"] == "resolved" and detail["resolved_at"]
     assert_error(client.post(url + "/resolve", json={}), 409, "conflict")
@@ -171,7 +174,9 @@ def test_ack_resolve_transitions(daemon: Daemon, client: httpx.Client) -> None:
 def test_bad_json_body_is_400(daemon: Daemon, client: httpx.Client) -> None:
     inc = integrity_incident(daemon, client, "badbody-app")
     resp = client.post(
-        f"/api/v1/incidents/{inc['id']}/ack", content=b"{not json", headers={"Content-Type": "application/json"}
+        f"/api/v1/incidents/{inc['id']}/ack",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
     )
     assert_error(resp, 400, "bad_request")
     assert_error(client.post(f"/api/v1/incidents/{inc['id']}/ack", json=[1, 2]), 400, "bad_request")
@@ -218,7 +223,7 @@ def test_silence_create_list_expire(client: httpx.Client) -> None:
         ({"matchers": "app=x"}, "matchers"),
         ({"created_by": ""}, "created_by"),
         ({"comment": " "}, "comment"),
-        ({"matchers": ["app=~\"(\""]}, "app"),
+        ({"matchers": ['app=~"("']}, "app"),
         ({"ends_at": 1.0}, "ends_at"),
         ({"ends_at": "next tuesday"}, "ends_at"),
     ],
@@ -307,3 +312,23 @@ def test_bearer_token_guards_api_not_health(tmp_path: Path, hook: Receiver) -> N
             assert c.get("/readyz").status_code in (200, 503)
     finally:
         d.stop()
+
+
+def test_grafana_dashboard_uses_real_metric_names() -> None:
+    """Every series the shipped Grafana dashboard queries is one the daemon exports."""
+    from watchkeeper import metrics
+
+    exported = {sample.name for family in metrics.REGISTRY.collect() for sample in family.samples} | {
+        family.name + suffix for family in metrics.REGISTRY.collect() for suffix in ("", "_total", "_bucket")
+    }
+    doc = json.loads((Path(__file__).parents[1] / "docs" / "grafana-dashboard.json").read_text())
+    assert doc["schemaVersion"] >= 36
+    assert any(v["type"] == "datasource" and v["query"] == "prometheus" for v in doc["templating"]["list"])
+    used = {
+        name
+        for panel in doc["panels"]
+        for target in panel.get("targets", [])
+        for name in re.findall(r"watchkeeper_[a-z_]+", target["expr"])
+    }
+    assert len(used) >= 8
+    assert used <= exported, used - exported

@@ -373,25 +373,36 @@ def test_kafka_group_members_split_partitions_and_keys_stay_on_one(kafka_bootstr
     bus = KafkaBus(cfg)
     producer = bus.producer()
     members: list[KafkaBusConsumer] = [bus.consumer(group, [topic]), bus.consumer(group, [topic])]
+    got: list[list[Record]] = [[], []]
+    stop = threading.Event()
+
+    def run_member(i: int) -> None:  # each member polls on its own, as separate processes would
+        while not stop.is_set():
+            got[i].extend(members[i].poll(timeout_s=0.2))
+
+    threads = [threading.Thread(target=run_member, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    keys = [b"app-%d" % i for i in range(12)]
+    sent = [(keys[i % len(keys)], b"%s:%d" % (keys[i % len(keys)], i)) for i in range(36)]
     try:
         deadline = time.monotonic() + WAIT_S
+        owned: list[set[tuple[str, int]]] = [set(), set()]
         while time.monotonic() < deadline:
-            for member in members:
-                member.poll(timeout_s=0.2)
             owned = [member.assignment() for member in members]
             if all(owned) and not owned[0] & owned[1] and len(owned[0] | owned[1]) == 3:
                 break
+            time.sleep(0.05)
         assert all(owned), f"the group did not give both members partitions: {owned}"
 
-        keys = [b"app-%d" % i for i in range(12)]
-        sent = [(keys[i % len(keys)], b"%s:%d" % (keys[i % len(keys)], i)) for i in range(36)]
         producer.publish(topic, sent)
-        got: list[list[Record]] = [[], []]
         deadline = time.monotonic() + WAIT_S
         while sum(map(len, got)) < len(sent) and time.monotonic() < deadline:
-            for i, member in enumerate(members):
-                got[i].extend(member.poll(timeout_s=0.2))
+            time.sleep(0.05)
     finally:
+        stop.set()
+        for thread in threads:
+            thread.join(WAIT_S)
         for member in members:
             member.close()
         producer.close()

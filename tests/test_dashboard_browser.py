@@ -61,7 +61,10 @@ def settings(tmp: Path, hook_url: str, dead_url: str | None = None) -> Any:
                 "annotations": {"runbook_url": "https://runbooks.example.org/llm-incidents"},
                 "routes": [
                     # Annotations come from configuration, but a link must still never run script.
-                    {"matchers": ['app="evil-app"'], "annotations": {"runbook_url": "javascript:window.__xss=1"}}
+                    {
+                        "matchers": ['app="evil-app"'],
+                        "annotations": {"runbook_url": "javascript:window.__xss=1"},
+                    }
                 ],
             },
             "receivers": [{"name": "on-call", "webhook_configs": webhooks}],
@@ -270,7 +273,10 @@ def test_malicious_model_output_is_inert(ui: Page, daemon: Daemon, client: httpx
     answer = spans.chat("You are the billing assistant.", prompt="Who handles billing?", answer=XSS_ANSWER)
     assert export(daemon.intake_url, [answer])
     incidents = wait_until(
-        lambda: client.get("/api/v1/incidents", params={"app": "evil-app"}).json(), 30, 0.1, "leakage incident"
+        lambda: client.get("/api/v1/incidents", params={"app": "evil-app"}).json(),
+        30,
+        0.1,
+        "leakage incident",
     )
     leak = next(i for i in incidents if i["labels"]["detector"] == "leakage")
     page = ui.goto("/")
@@ -288,6 +294,45 @@ def test_malicious_model_output_is_inert(ui: Page, daemon: Daemon, client: httpx
     page.wait_for_timeout(300)
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert ui.dialogs == []
+
+
+def test_operational_evidence_shows_the_metric_chart(ui: Page, daemon: Daemon, client: httpx.Client) -> None:
+    """A latency finding, published on the findings topic as the detectors stage does: a band chart."""
+    from detectors.base import Finding, Severity, fingerprint
+
+    labels = {"app": "latency-app", "env": "prod", "model": "m1", "provider": "openai"}
+    labels |= {"detector": "operational", "category": "operational.latency"}
+    evidence = {
+        "trace_id": "ab" * 16,
+        "span_id": "cd" * 8,
+        "excerpt": "",
+        "metric": "latency",
+        "unit": "ms",
+        "window_median": 2900.0,
+        "baseline_median": 640.0,
+        "band": [310.0, 1450.0],
+        "examples": ["ef" * 16],
+    }
+    finding = Finding(
+        "operational",
+        "operational.latency",
+        Severity.error,
+        0.8,
+        "latency of latency-app higher than usual",
+        labels,
+        evidence,
+        time.time(),
+        "latency-app-1",
+        fingerprint(labels),
+    )
+    assert daemon.bus is not None
+    daemon.bus.producer().publish(daemon.settings.bus.topics.findings, [(b"latency-app", finding.to_json())])
+    inc = wait_incident(client, "latency-app")
+    page = ui.goto(f"/incidents/{inc['id']}")
+    chart = page.wait_for_selector(".finding[open] svg.band")
+    assert chart.query_selector("rect.band-normal") and chart.query_selector("circle.band-observed")
+    assert "now 2,900 ms" in chart.text_content()
+    assert "abnormal latency" in page.inner_text(".plain")
 
 
 def test_overview_page(ui: Page, daemon: Daemon, client: httpx.Client) -> None:
@@ -323,7 +368,7 @@ def test_screenshots(browser: Any, tmp_path: Path) -> None:
         drive_traffic(gen, 240, random.Random(11))
         gen.flush()
         spans = SpanFactory(service="checkout-assistant", environment="prod")
-        leak = "Sure! Reach our billing lead at dana.whitfield@northwind-bank.io or use card 4539 1488 0343 6467."
+        leak = "Reach our billing lead at dana.whitfield@northwind-bank.io or use card 4539 1488 0343 6467."
         export(d.intake_url, [spans.chat("You are the checkout assistant.", answer=leak, model="gpt-4.1")])
         with httpx.Client(base_url=d.web_url, timeout=10.0) as c:
             wait_until(lambda: len(c.get("/api/v1/incidents").json()) >= 4, 60, 0.2, "demo incidents")

@@ -223,11 +223,23 @@ class KafkaBusConsumer(Consumer):
             raise connect_error(cfg, exc, f"join consumer group {group!r} on") from exc
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        """Next batch, waiting up to timeout_s; longer only to finish a group (re)join already in flight.
+
+        kafka-python 3.0 throws away a JoinGroup/SyncGroup that completes while no poll() is waiting and
+        starts over, so returning mid-join can keep a group rebalancing forever (Tansu holds each join for
+        half the session timeout). Finishing the join in flight is bounded by the session and request
+        timeouts.
+        """
         deadline = time.monotonic() + max(timeout_s, 0.0)
+        cfg = self._bus.cfg
+        join_deadline = deadline + (cfg.session_timeout_ms + cfg.request_timeout_ms) / 1000
         while True:
-            remaining_ms = max(int((deadline - time.monotonic()) * 1000), 0)
+            now = time.monotonic()
+            wait_s = max(deadline - now, 0.0)
+            if wait_s == 0.0 and now < join_deadline and self._join_in_flight():
+                wait_s = 0.1
             try:
-                batch = self._consumer.poll(timeout_ms=remaining_ms, max_records=max_records)
+                batch = self._consumer.poll(timeout_ms=int(wait_s * 1000), max_records=max_records)
             except (KafkaError, OSError) as exc:
                 raise BusError(
                     f"consumer group {self.group!r} cannot read {self.topics} from "
@@ -239,8 +251,16 @@ class KafkaBusConsumer(Consumer):
                     out.append(Record(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp)))
                 if messages:
                     self._pending[tp] = messages[-1].offset + 1
-            if out or remaining_ms == 0:
+            if out:
                 return out
+            now = time.monotonic()
+            if now >= deadline and not (now < join_deadline and self._join_in_flight()):
+                return out
+
+    def _join_in_flight(self) -> bool:
+        """True while a group join was sent and its outcome not yet taken up by a poll()."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        return getattr(coordinator, "_join_task", None) is not None
 
     def assignment(self) -> set[tuple[str, int]]:
         """(topic, partition) pairs this member owns right now (empty until the group has formed)."""

@@ -25,8 +25,9 @@ from collector import semconv as sc
 from collector.records import sha256_text
 
 LEAK_ANSWER = (
-    "I have updated the delivery address. For reference, the account holder is maria.lopez@example.com, "
-    "phone +49 151 23456789, and the card on file is 4111 1111 1111 1111."
+    "I have updated the delivery address. For reference, the account holder is "
+    "maria.lopez@northwind-mail.com, "
+    "phone +49 151 23456789, and the card on file is 4539 1488 0343 6467."
 )
 
 
@@ -304,10 +305,12 @@ def summary(daemon: Any, receiver: WebhookReceiver, hook_url: str, elapsed_s: fl
         lines.append(f"   {n:4d}  {key}")
     lines.append(f"incidents                       : {ninc}")
     for inc in incidents:
+        theme = inc["labels"].get("narrative") or inc["labels"].get("theme")
         lines.append(
-            f"   [{inc['severity']:>8}] {inc['title']}  (app={inc['labels'].get('app', '?')}, "
-            f"findings={inc['finding_count']}, status={inc['status']})"
+            f"   [{inc['severity']:>8}] {inc['title']}{f' [{theme}]' if theme else ''}  "
+            f"(findings={inc['finding_count']}, status={inc['status']})"
         )
+        lines.append(f"              {daemon.web_url}/incidents/{inc['id']}")
     lines.append("notifications                   :")
     lines.append("   console : logged by the daemon (receiver 'on-call')")
     lines.append(f"   webhook : {len(receiver.received)} POSTs received at {hook_url}")

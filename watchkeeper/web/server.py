@@ -21,7 +21,6 @@ from watchkeeper.web.api import DAEMON_KEY
 
 log = logging.getLogger("watchkeeper.web")
 
-_OPEN_PATHS = {"/healthz", "/readyz"}
 
 
 class WebServer:
@@ -86,23 +85,17 @@ class WebServer:
 
     @web.middleware
     async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path in _OPEN_PATHS or not self._auth_required():
+        # The page shell and static assets hold no data: they load freely and ask for the token when the
+        # API answers 401. Data (API, metrics) always needs credentials when auth is configured.
+        protected = request.path.startswith("/api/") or request.path == "/metrics"
+        if not protected or not self._auth_required():
             return await handler(request)
         if self._authorized(request.headers.get("Authorization", "")):
             return await handler(request)
-        if request.path.startswith("/api/") or request.path == "/metrics":
-            return web.json_response(
-                {
-                    "error": "unauthorized",
-                    "reason": "send Authorization: Bearer <token> (web.auth_token) or basic auth credentials",
-                },
-                status=401,
-            )
-        return web.Response(
-            status=401,
-            text="authentication required",
-            headers={"WWW-Authenticate": 'Basic realm="watchkeeper"'},
-        )
+        headers = {"WWW-Authenticate": 'Basic realm="watchkeeper"'} if self.cfg.basic_auth_username else {}
+        reason = ("send Authorization: Bearer <token> (web.auth_token) or basic auth credentials "
+                  "(web.basic_auth_username / web.basic_auth_password)")
+        return web.json_response({"error": "unauthorized", "reason": reason}, status=401, headers=headers)
 
     def _auth_required(self) -> bool:
         return bool(self.cfg.auth_token or self.cfg.basic_auth_username)

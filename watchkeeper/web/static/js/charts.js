@@ -2,7 +2,7 @@
 
 import { fmtClock, fmtNumber, h } from "./dom.js";
 
-const clock = (t, bucketS) => fmtClock(t, bucketS < 60);
+const clock = (t, bucketS) => fmtClock(t, bucketS < 10);
 
 const NS = "http://www.w3.org/2000/svg";
 
@@ -170,4 +170,23 @@ export function bucketTimes(times, slots = 40) {
   const counts = new Array(slots).fill(0);
   for (const t of times) counts[Math.min(slots - 1, Math.floor((t - start) / bucketS))] += 1;
   return { buckets: counts.map((_, i) => start + i * bucketS), counts, bucketS };
+}
+
+/** Baseline against now as two horizontal bars (rates, medians): the shift at a glance. */
+export function compareBars({ baseline, observed, unit = "", percent = false, labels = ["baseline", "now"] }) {
+  const width = 640;
+  const row = 26;
+  const left = 84;
+  const right = 90;
+  const max = Math.max(baseline, observed) || 1;
+  const fmt = (v) => (percent ? `${(v * 100).toFixed(1)}%` : `${fmtNumber(v)}${unit}`);
+  const svg = s("svg", { viewBox: `0 0 ${width} ${row * 2 + 8}`, class: "chart-svg band", role: "img" });
+  [[labels[0], baseline, "band-baseline-bar"], [labels[1], observed, "band-observed-bar"]].forEach(([name, v, cls], i) => {
+    const y = 4 + i * row;
+    const w = Math.max(2, ((width - left - right) * v) / max);
+    svg.appendChild(s("text", { x: left - 8, y: y + 15, class: "axis", "text-anchor": "end" }, name));
+    svg.appendChild(s("rect", { x: left, y: y + 3, width: w, height: row - 8, rx: 3, class: cls }));
+    svg.appendChild(s("text", { x: left + w + 8, y: y + 15, class: `axis ${i ? "hot" : ""}` }, fmt(v)));
+  });
+  return h("div", { class: "chart" }, svg);
 }

@@ -1,7 +1,7 @@
 // One incident: what happened in plain words, its findings with evidence, notifications, and the actions.
 
 import { ApiError, get } from "../api.js";
-import { bandChart, bucketTimes, stackedBars } from "../charts.js";
+import { bandChart, bucketTimes, compareBars, stackedBars } from "../charts.js";
 import {
   fmtDuration, fmtNumber, fmtTime, h, highlight, link, replace, safeUrl, severityPill, statusPill, timeAgo,
 } from "../dom.js";
@@ -116,12 +116,20 @@ function metricEvidence(ev) {
     out.push(h("div", { class: "evidence-block" }, h("div", { class: "eb-title" }, `${ev.metric || "metric"} around the anomaly`),
       bandChart({ band: ev.band, baseline: ev.baseline_median, observed: ev.window_median, unit: ev.unit === "ms" ? " ms" : "" })));
   }
+  const compare = (title, baseline, observed, opts) => out.push(h("div", { class: "evidence-block" },
+    h("div", { class: "eb-title" }, title), compareBars({ baseline, observed, ...opts })));
   if (ev.rate !== undefined && ev.baseline_rate !== undefined) {
-    out.push(h("div", { class: "evidence-block" }, h("div", { class: "eb-title" }, `${ev.metric || "rate"} vs baseline`),
-      bandChart({ band: [0, ev.baseline_rate], baseline: ev.baseline_rate, observed: ev.rate })));
+    compare(`${ev.metric || "rate"} vs baseline`, ev.baseline_rate, ev.rate, { percent: true });
+  }
+  if (ev.recent_rate !== undefined && ev.reference_rate !== undefined) {
+    compare("rate: reference vs recent", ev.reference_rate, ev.recent_rate, { percent: true, labels: ["reference", "recent"] });
+  }
+  if (ev.recent_median_chars !== undefined && ev.reference_median_chars !== undefined) {
+    compare("median answer length", ev.reference_median_chars, ev.recent_median_chars, { unit: " chars", labels: ["reference", "recent"] });
   }
   const skip = new Set(["trace_id", "span_id", "excerpt", "examples", "band", "matches"]);
-  out.push(kv(Object.entries(ev).filter(([k]) => !skip.has(k)).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)])));
+  const fmt = (v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(4)).toString() : String(v));
+  out.push(kv(Object.entries(ev).filter(([k]) => !skip.has(k)).map(([k, v]) => [k, typeof v === "object" && v !== null ? JSON.stringify(v) : fmt(v)])));
   if (Array.isArray(ev.examples) && ev.examples.length) {
     out.push(h("div", { class: "evidence-block" }, h("div", { class: "eb-title" }, "Example calls"),
       h("div", { class: "chips" }, ev.examples.map((e) => h("code", { class: "id-chip" }, typeof e === "object" ? JSON.stringify(e) : String(e))))));

@@ -54,7 +54,7 @@ export function mount(root, _params, ctx) {
   const search = h("input", {
     type: "search",
     name: "q",
-    placeholder: "Search title, summary, labels or id",
+    placeholder: "Search incidents (title, labels, id)",
     value: filters.q,
     "aria-label": "search incidents",
   });
