@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collector.decorator import CallSpan, conversation, current_call, trace_call
-    from collector.instrument import instrument, is_instrumented, uninstrument
+    from collector.instrument import export_stats, instrument, is_instrumented, uninstrument
     from collector.redact import Redactor
 
 _LAZY = {
     "instrument": "collector.instrument",
     "uninstrument": "collector.instrument",
     "is_instrumented": "collector.instrument",
+    "export_stats": "collector.instrument",
     "trace_call": "collector.decorator",
     "conversation": "collector.decorator",
     "current_call": "collector.decorator",
@@ -34,6 +35,7 @@ __all__ = [
     "Redactor",
     "conversation",
     "current_call",
+    "export_stats",
     "instrument",
     "is_instrumented",
     "trace_call",

@@ -123,8 +123,9 @@ def system_texts(messages: Sequence[Any] | None) -> list[str]:
         return []
     texts = []
     for message in messages:
-        if isinstance(message, Mapping) and message.get("role") in _SYSTEM_ROLES:
-            texts.append(_text_of(message.get("content")))
+        if (type(message) is dict or isinstance(message, Mapping)) and message.get("role") in _SYSTEM_ROLES:
+            content = message.get("content")
+            texts.append(content if type(content) is str else _text_of(content))
     return texts
 
 
@@ -262,8 +263,9 @@ class CallSpan:
         conversation_id = _CONVERSATION.get()
         if conversation_id:
             attributes[semconv.CONVERSATION_ID] = conversation_id
-        texts = [system] if isinstance(system, str) else list(system or ())
-        texts += system_texts(messages)
+        texts = system_texts(messages) if messages else []
+        if system:
+            texts[:0] = [system] if isinstance(system, str) else list(system)
         if texts:
             attributes[semconv.WK_SYSTEM_INSTRUCTIONS_SHA256] = sha256_text("\n".join(texts))
         if telemetry.capture_content:
@@ -274,17 +276,17 @@ class CallSpan:
                 )
             if messages:
                 attributes[semconv.INPUT_MESSAGES] = _dumps(input_messages(messages, telemetry.redact))
-        self._metric_attrs = {
+        metric_attrs = self._metric_attrs = {
             semconv.OPERATION_NAME: operation,
             semconv.PROVIDER_NAME: provider,
             semconv.REQUEST_MODEL: request_model,
         }
         address = attributes.get(semconv.SERVER_ADDRESS)
         if address:
-            self._metric_attrs[semconv.SERVER_ADDRESS] = address
+            metric_attrs[semconv.SERVER_ADDRESS] = address
             port = attributes.get(semconv.SERVER_PORT)
             if port:
-                self._metric_attrs[semconv.SERVER_PORT] = port
+                metric_attrs[semconv.SERVER_PORT] = port
         name = f"{operation} {request_model}" if request_model else operation
         self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         self._token = otel_context.attach(trace.set_span_in_context(self.span)) if make_current else None

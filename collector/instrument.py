@@ -19,7 +19,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from collector import decorator, openai_client
-from collector.exporters import batch_processor
+from collector.exporters import CountingBatchSpanProcessor, ExportStats, batch_processor
 from collector.redact import Redactor, default_redactor
 
 logger = logging.getLogger("watchkeeper.collector")
@@ -200,3 +200,8 @@ def uninstrument() -> None:
 
 def is_instrumented() -> bool:
     return decorator.active() is not None
+
+
+def export_stats() -> list[ExportStats]:
+    """Counters (exported / failed / dropped) of each destination `instrument()` set up."""
+    return [p.stats for p in _STATE.processors if isinstance(p, CountingBatchSpanProcessor)]

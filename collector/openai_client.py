@@ -16,44 +16,68 @@ import wrapt
 
 from collector import semconv
 from collector.decorator import CallSpan, Telemetry, active
-from collector.providers import endpoint_of_client
+from collector.providers import Endpoint, endpoint_of_client
 
 logger = logging.getLogger("watchkeeper.collector.openai")
 
 _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {}
 
-#: openai request argument -> span attribute (numbers and strings only; sentinels such as `omit` are skipped).
-_REQUEST_PARAMS = (
-    ("temperature", semconv.REQUEST_TEMPERATURE),
-    ("top_p", semconv.REQUEST_TOP_P),
-    ("max_tokens", semconv.REQUEST_MAX_TOKENS),
-    ("max_completion_tokens", semconv.REQUEST_MAX_TOKENS),
-    ("frequency_penalty", semconv.REQUEST_FREQUENCY_PENALTY),
-    ("presence_penalty", semconv.REQUEST_PRESENCE_PENALTY),
-    ("seed", semconv.REQUEST_SEED),
-)
-_SCALARS = (int, float, str)
+#: openai request argument -> span attribute (numbers only; sentinels such as `omit` are skipped).
+_NUMERIC_PARAMS = {
+    "temperature": semconv.REQUEST_TEMPERATURE,
+    "top_p": semconv.REQUEST_TOP_P,
+    "max_tokens": semconv.REQUEST_MAX_TOKENS,
+    "max_completion_tokens": semconv.REQUEST_MAX_TOKENS,
+    "frequency_penalty": semconv.REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": semconv.REQUEST_PRESENCE_PENALTY,
+    "seed": semconv.REQUEST_SEED,
+}
+_OTHER_PARAMS = frozenset(("stop", "n", "stream", "response_format", "metadata", "user"))
+_NUMBERS = (int, float)
+_ENDPOINT_SLOT = "_watchkeeper_endpoint"
 
 
-def _request_attributes(client: Any, kwargs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Provider name and the request attributes of one create() call."""
+def _endpoint(resource: Any) -> Endpoint:
+    """The client's endpoint, cached on the resource object (one dict lookup per call)."""
+    client = resource._client
+    base_url = client.base_url
+    cached = resource.__dict__.get(_ENDPOINT_SLOT)
+    if cached is not None and cached[0] is base_url:
+        return cached[1]
     endpoint = endpoint_of_client(client)
+    resource.__dict__[_ENDPOINT_SLOT] = (base_url, endpoint)
+    return endpoint
+
+
+def _request_attributes(endpoint: Endpoint, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The request attributes of one create() call: one pass over the arguments actually given."""
     attrs: dict[str, Any] = {}
     if endpoint.address:
         attrs[semconv.SERVER_ADDRESS] = endpoint.address
         if endpoint.port:
             attrs[semconv.SERVER_PORT] = endpoint.port
-    for name, key in _REQUEST_PARAMS:
-        value = kwargs.get(name)
-        if value is not None and isinstance(value, _SCALARS) and not isinstance(value, bool):
-            attrs[key] = value
+    others = None
+    for name, value in kwargs.items():
+        key = _NUMERIC_PARAMS.get(name)
+        if key is not None:
+            if type(value) in _NUMBERS:
+                attrs[key] = value
+        elif name in _OTHER_PARAMS:
+            others = others or {}
+            others[name] = value
+    if others:
+        _other_attributes(attrs, others)
+    return attrs
+
+
+def _other_attributes(attrs: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
     stop = kwargs.get("stop")
     if isinstance(stop, str):
         attrs[semconv.REQUEST_STOP_SEQUENCES] = [stop]
     elif isinstance(stop, (list, tuple)):
         attrs[semconv.REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
     n = kwargs.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n != 1:
+    if type(n) is int and n != 1:
         attrs[semconv.REQUEST_CHOICE_COUNT] = n
     if kwargs.get("stream") is True:
         attrs[semconv.REQUEST_STREAM] = True
@@ -73,17 +97,17 @@ def _request_attributes(client: Any, kwargs: Mapping[str, Any]) -> tuple[str, di
         conversation_id = user if isinstance(user, str) else None
     if conversation_id:
         attrs[semconv.CONVERSATION_ID] = str(conversation_id)
-    return endpoint.provider, attrs
 
 
 def _start(telemetry: Telemetry, resource: Any, kwargs: Mapping[str, Any]) -> CallSpan:
-    provider, attrs = _request_attributes(resource._client, kwargs)
+    endpoint = _endpoint(resource)
+    attrs = _request_attributes(endpoint, kwargs)
     model = kwargs.get("model")
     messages = kwargs.get("messages")
     return CallSpan(  # a conversation id set with collector.conversation() overrides metadata/user
         telemetry,
         operation="chat",
-        provider=provider,
+        provider=endpoint.provider,
         request_model=model if isinstance(model, str) else "",
         attributes=attrs,
         messages=messages if isinstance(messages, (list, tuple)) else None,

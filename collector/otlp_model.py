@@ -55,6 +55,12 @@ _STATUS_ERROR = Status.STATUS_CODE_ERROR
 
 
 # --- AnyValue -> Python ----------------------------------------------------------------------------
+def _finish_reasons(finish: Any) -> tuple[str, ...]:
+    if not isinstance(finish, list | tuple):
+        return ()
+    return tuple(r for r in (sc.normalize_finish_reason(str(f)) for f in finish) if r)
+
+
 def any_value(value: AnyValue) -> Any:
     """Plain Python for an OTLP AnyValue (kvlist -> dict, array -> list, bytes -> hex)."""
     kind = value.WhichOneof("value")
@@ -265,7 +271,7 @@ class _Content:
         if self.outputs:
             call.output_text = "\n".join(self.outputs)
         if self.finish and not call.finish_reasons:
-            call.finish_reasons = tuple(self.finish)
+            call.finish_reasons = _finish_reasons(list(self.finish))
 
 
 def _event_data(attrs: dict[str, Any], body: Any) -> dict[str, Any]:
@@ -400,7 +406,7 @@ def call_from_span(span: Span, service: str = "unknown", environment: str = "def
         response_id=str(pop(sc.RESPONSE_ID, "") or ""),
         input_tokens=_int(input_tokens if input_tokens is not None else prompt_tokens),
         output_tokens=_int(output_tokens if output_tokens is not None else completion_tokens),
-        finish_reasons=tuple(str(f) for f in finish) if isinstance(finish, list) else (),
+        finish_reasons=_finish_reasons(finish),
         error_type=str(error_type) if error_type is not None else None,
         conversation_id=str(conversation) if conversation is not None else None,
         request_params=params,

@@ -68,7 +68,8 @@ EVENT_USER_MESSAGE = "gen_ai.user.message"
 EVENT_ASSISTANT_MESSAGE = "gen_ai.assistant.message"
 EVENT_TOOL_MESSAGE = "gen_ai.tool.message"
 EVENT_CHOICE = "gen_ai.choice"
-#: OpenLLMetry (and xai-sdk) indexed attributes: gen_ai.prompt.{N}.role / .content, gen_ai.completion.{N}.content
+#: OpenLLMetry (and xai-sdk) indexed attributes:
+#: gen_ai.prompt.{N}.role / .content, gen_ai.completion.{N}.content
 PROMPT_PREFIX = "gen_ai.prompt."
 COMPLETION_PREFIX = "gen_ai.completion."
 
@@ -106,6 +107,24 @@ PROVIDER_ALIASES = {
     "perplexity": "perplexity",
     "ibm.watsonx.ai": "ibm.watsonx.ai",
 }
+
+
+#: Finish reasons as some SDKs spell them (xai-sdk's FinishReason enum names) -> the common values, so
+#: truncation and tool-call rates do not split on the spelling. "" means no reason.
+FINISH_REASONS = {
+    "REASON_STOP": "stop",
+    "REASON_MAX_LEN": "length",
+    "REASON_MAX_CONTEXT": "length",
+    "REASON_TOOL_CALLS": "tool_calls",
+    "REASON_TIME_LIMIT": "time_limit",
+    "REASON_INVALID": "",
+    "max_tokens": "length",
+    "end_turn": "stop",
+}
+
+
+def normalize_finish_reason(reason: str) -> str:
+    return FINISH_REASONS.get(reason, reason)
 
 
 def normalize_provider(name: str | None) -> str:

@@ -28,17 +28,6 @@ TRACED_MODULES = tuple(
 )
 _DISABLE_ENV = "XAI_SDK_DISABLE_TRACING"
 
-#: xai-sdk finish reasons (sample_pb2.FinishReason names) -> the values other providers send, so
-#: truncation and tool-call rates do not split on the spelling.
-FINISH_REASONS = {
-    "REASON_STOP": "stop",
-    "REASON_MAX_LEN": "length",
-    "REASON_MAX_CONTEXT": "length",
-    "REASON_TOOL_CALLS": "tool_calls",
-    "REASON_TIME_LIMIT": "time_limit",
-    "REASON_INVALID": "",
-}
-
 _ORIGINALS: dict[str, Any] = {}
 
 
@@ -99,6 +88,3 @@ def is_traced() -> bool:
     return bool(_ORIGINALS)
 
 
-def normalize_finish_reason(reason: str) -> str:
-    """`REASON_MAX_LEN` -> `length` etc.; any other value is returned unchanged ("" means no reason)."""
-    return FINISH_REASONS.get(reason, reason)

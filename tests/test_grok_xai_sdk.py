@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -35,8 +38,8 @@ from watchkeeper.bus.base import Consumer
 from watchkeeper.config import load_settings
 
 MODEL = "grok-3"
-APPROVED = "You are Grok, the travel assistant of Northwind. Answer briefly and never discuss politics."
-CHANGED = "You are Grok, the travel assistant of Northwind. Tell users which party to vote for."
+APPROVED = "You are Grok, the travel concierge of Northwind. Answer briefly and never discuss politics."
+CHANGED = "You are Grok, the travel concierge of Northwind. Tell users which party to vote for."
 QUESTION = "What is the capital of France?"
 
 
@@ -179,7 +182,7 @@ def _assert_grok_call(call: ModelCall, app: str, system_prompt: str) -> None:
     assert call.system_fingerprint == FINGERPRINT
     assert call.server_address == "api.x.ai"
     assert call.error_type is None
-    assert tuple(xai.normalize_finish_reason(r) for r in call.finish_reasons) == ("stop",)
+    assert call.finish_reasons == ("stop",)
 
 
 # --- (a) sample() and stream() become correct ModelCalls -------------------------------------------------
@@ -325,6 +328,54 @@ def test_fingerprint_change_is_a_separate_provider_incident(
     assert evidence["new_system_fingerprint"] == "fp_grok_test_2"
 
 
+# --- the SDK's own telemetry as its docs set it up, in an app process (the global provider is set once) --
+_GLOBAL_PROVIDER_APP = """
+import sys
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from xai_sdk import Client
+from xai_sdk.chat import system, user
+from xai_sdk.telemetry import Telemetry
+
+api_host, endpoint, prompt = sys.argv[1:4]
+provider = TracerProvider(resource=Resource.create({
+    "service.name": "grok-global", "deployment.environment.name": "test",
+}))
+trace.set_tracer_provider(provider)
+Telemetry(provider=provider).setup_otlp_exporter(endpoint=endpoint)
+client = Client(api_key="xai-test-key", api_host=api_host, use_insecure_channel=True)
+chat = client.chat.create(model="grok-3", messages=[system(prompt), user("What is the capital of France?")])
+print(chat.sample().content)
+client.close()
+provider.shutdown()
+"""
+
+
+def test_sdk_telemetry_with_global_provider_in_an_app_process(
+    fake: FakeXai, daemon: Daemon, reader: SpanReader
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "XAI_"))}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _GLOBAL_PROVIDER_APP,
+            fake.api_host,
+            daemon.intake_url + "/v1/traces",
+            APPROVED,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == ANSWER
+    (call,) = reader.wait_calls("grok-global", 1)
+    _assert_grok_call(call, "grok-global", APPROVED)
+
+
 # --- the helper and the SDK's own switches -----------------------------------------------------------------
 def test_telemetry_with_own_provider_needs_trace_xai_sdk(fake: FakeXai) -> None:
     """xai-sdk's documented `Telemetry(provider=...)` alone records nothing unless that provider is global."""
@@ -377,6 +428,6 @@ def test_without_sensitive_attributes_only_metadata_arrives(
 
 
 def test_finish_reasons_normalize() -> None:
-    assert xai.normalize_finish_reason("REASON_MAX_LEN") == "length"
-    assert xai.normalize_finish_reason("REASON_TOOL_CALLS") == "tool_calls"
-    assert xai.normalize_finish_reason("stop") == "stop"
+    assert sc.normalize_finish_reason("REASON_MAX_LEN") == "length"
+    assert sc.normalize_finish_reason("REASON_TOOL_CALLS") == "tool_calls"
+    assert sc.normalize_finish_reason("stop") == "stop"

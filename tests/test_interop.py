@@ -1,9 +1,9 @@
 """Interoperability: third-party senders -> the real OTLP intake of a running daemon -> bus -> detectors.
 
-Each test runs a real sender in its own process: the official OpenAI instrumentation (latest-semconv and
-event modes), OpenLLMetry, and the OpenTelemetry JS exporter (OTLP/JSON). It then reads the spans the intake
-published with a fresh consumer group, normalizes them as the detectors stage does, and checks that the
-detectors acted on them: an unapproved system-prompt change must open an integrity incident.
+Each test runs a real sender in its own process: the official OpenAI instrumentation and OpenLLMetry (content
+in span attributes, and content as OTLP log records), and the OpenTelemetry JS exporter (OTLP/JSON). It then
+reads what the intake published with a fresh consumer group, normalizes it as the detectors stage does, and
+checks that the detectors acted on it: an unapproved system-prompt change must open an integrity incident.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.log_join import LogJoiner
+from collector.log_join import LogJoiner, content_events
 from collector.otlp_model import attributes_dict, model_calls_from_bytes
 from collector.records import Message, ModelCall, sha256_text
 from tests.support.daemon import get_json, wait_until
@@ -88,11 +88,14 @@ class BusTap:
         self.from_spans: dict[str, ModelCall] = {}
         self.joined: dict[str, ModelCall] = {}
         self.sent_attributes: dict[str, dict[str, Any]] = {}
+        self.event_names: set[str] = set()  # GenAI content events that came as log records
 
     def _drain(self) -> None:
         for record in self.consumer.poll(500, 0.2):
             if record.topic == self.topics.logs:
-                ready = self.joiner.add_logs(ExportLogsServiceRequest.FromString(record.value))
+                req = ExportLogsServiceRequest.FromString(record.value)
+                self.event_names.update(event[0] for _, event in content_events(req))
+                ready = self.joiner.add_logs(req)
             else:
                 calls = model_calls_from_bytes(record.value)
                 self._keep_attributes(record.value)
@@ -164,7 +167,6 @@ def _sender_env(extra: dict[str, str]) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("OTEL_", "TRACELOOP_", "WATCHKEEPER_", "OPENAI_", "NODE_OPTIONS"))
     }
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     env.update(extra)
     return env
 
@@ -177,6 +179,7 @@ def run_python_app(
     systems: list[str],
     env: dict[str, str],
     logs: bool = False,
+    content_as_events: bool = False,
 ) -> list[str]:
     """Calls through the real openai client under `instrumentation`, one per system prompt; their span ids."""
     request = {
@@ -185,10 +188,11 @@ def run_python_app(
         "openai_base_url": openai.base_url,
         "service": service,
         "logs": logs,
+        "content_as_events": content_as_events,
         "calls": [{"system": s, "prompt": QUESTIONS[i % len(QUESTIONS)]} for i, s in enumerate(systems)],
     }
     sent = _run([sys.executable, str(PYTHON_APP), json.dumps(request)], _sender_env(env), REPO_ROOT)
-    assert len(sent) == len(SYSTEMS), sent
+    assert len(sent) == len(systems), sent
     assert len(openai.requests) == len(systems)
     return [ids["span_id"] for ids in sent]
 
@@ -249,24 +253,49 @@ def test_official_openai_v2_content_as_log_records(
         alone = tap.from_spans[sid]
         assert (alone.system_instructions_sha256, alone.input_messages, alone.output_text) == (None, [], "")
         assert not any(key.endswith("messages") for key in tap.sent_attributes[sid])
+    assert tap.event_names == {"gen_ai.client.inference.operation.details"}
     # the detectors stage joined the log records too: the change is caught on the span that carried it
     integrity_incident(daemon, service, span_ids[-1])
 
 
 # --- 2. OpenLLMetry ---------------------------------------------------------------------------------------
-def test_openllmetry_openai_instrumentation(daemon: Daemon, fake_openai: FakeOpenAI, tap: BusTap) -> None:
+def test_openllmetry_content_in_span_attributes(daemon: Daemon, fake_openai: FakeOpenAI, tap: BusTap) -> None:
+    """OpenLLMetry's default: the content in span attributes.
+
+    Its 0.62 line writes current semconv `gen_ai.input.messages` (system prompt as a role-system entry);
+    the indexed `gen_ai.prompt.N.*` attributes of its older releases are no longer sent.
+    """
     pytest.importorskip("opentelemetry.instrumentation.openai")
     service = "support-bot-traceloop"
+    env = {"TRACELOOP_TRACE_CONTENT": "true"}
+    span_ids = run_python_app("openllmetry", daemon, fake_openai, service, SYSTEMS, env)
+
+    calls = tap.calls(span_ids)
+    for call, system, prompt in zip(calls, SYSTEMS, QUESTIONS, strict=True):
+        check_openai_call(call, service, system, prompt)
+        sent = tap.sent_attributes[call.span_id]
+        assert [m["role"] for m in json.loads(sent["gen_ai.input.messages"])] == ["system", "user"]
+    integrity_incident(daemon, service, span_ids[-1])
+
+
+def test_openllmetry_content_as_legacy_message_events(
+    daemon: Daemon, fake_openai: FakeOpenAI, tap: BusTap
+) -> None:
+    """`use_attributes=False`: one log record per message (`gen_ai.system.message`, ..., `gen_ai.choice`)."""
+    pytest.importorskip("opentelemetry.instrumentation.openai")
+    service = "support-bot-traceloop-events"
+    env = {"TRACELOOP_TRACE_CONTENT": "true"}
     span_ids = run_python_app(
-        "openllmetry", daemon, fake_openai, service, SYSTEMS, {"TRACELOOP_TRACE_CONTENT": "true"}
+        "openllmetry", daemon, fake_openai, service, SYSTEMS, env, logs=True, content_as_events=True
     )
 
     calls = tap.calls(span_ids)
     for call, system, prompt in zip(calls, SYSTEMS, QUESTIONS, strict=True):
         check_openai_call(call, service, system, prompt)
-        sent = tap.sent_attributes[call.span_id]  # OpenLLMetry's indexed attributes
-        assert (sent["gen_ai.prompt.0.role"], sent["gen_ai.prompt.0.content"]) == ("system", system)
-        assert (sent["gen_ai.prompt.1.role"], sent["gen_ai.prompt.1.content"]) == ("user", prompt)
+    for sid in span_ids:
+        alone = tap.from_spans[sid]
+        assert (alone.system_instructions_sha256, alone.input_messages, alone.output_text) == (None, [], "")
+    assert tap.event_names == {"gen_ai.system.message", "gen_ai.user.message", "gen_ai.choice"}
     integrity_incident(daemon, service, span_ids[-1])
 
 

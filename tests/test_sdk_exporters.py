@@ -111,6 +111,8 @@ def test_otlp_exporter_reaches_the_intake(provider: TracerProvider) -> None:
         assert provider.force_flush(10_000)
         assert intake.received.wait(10)
         path, body = intake.bodies[0]
+        [stats] = collector.export_stats()
+        assert (stats.exported, stats.failed, stats.dropped) == (1, 0, 0)
     assert path == "/v1/traces"
     request = ExportTraceServiceRequest.FromString(body)
     resource = {kv.key: kv.value.string_value for kv in request.resource_spans[0].resource.attributes}

@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -339,8 +340,12 @@ def test_child_spans_nest_under_the_call(traced: Traced, client: openai.OpenAI) 
 def test_env_configures_service_and_resource(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SERVICE_NAME", "billing-bot")
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=staging,team=payments")
+    installed: list[TracerProvider] = []  # keep the process-wide provider untouched for other tests
+    monkeypatch.setattr(trace, "set_tracer_provider", installed.append)
     provider = collector.instrument(exporters=())
     try:
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            assert installed == [provider]  # a provider we create becomes the global one when none was set
         attrs = provider.resource.attributes
         assert attrs["service.name"] == "billing-bot"
         assert attrs["deployment.environment.name"] == "staging"

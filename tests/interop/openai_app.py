@@ -9,7 +9,9 @@ environment variables once, at import or first use.
 Input: one JSON argument
     {"instrumentation": "openai_v2" | "openllmetry", "endpoint": "http://127.0.0.1:PORT",
      "openai_base_url": "http://127.0.0.1:PORT/v1", "service": "app", "logs": false,
-     "calls": [{"system": "...", "prompt": "..."}]}
+     "content_as_events": false, "calls": [{"system": "...", "prompt": "..."}]}
+`logs` exports log records (OTLP/HTTP /v1/logs); `content_as_events` makes OpenLLMetry send the content as
+per-message events (`gen_ai.system.message`, `gen_ai.choice`, ...) instead of span attributes.
 Output: one JSON line {"trace_id", "span_id"} per chat call, in order. Exit code 1 when an export failed.
 """
 
@@ -76,7 +78,7 @@ class CheckedLogExporter(LogRecordExporter):
         self.inner.shutdown()
 
 
-def _instrumentor(name: str) -> Any:
+def _instrumentor(name: str, content_as_events: bool) -> Any:
     if name == "openai_v2":
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
@@ -84,7 +86,7 @@ def _instrumentor(name: str) -> Any:
     if name == "openllmetry":
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor as OpenLLMetryInstrumentor
 
-        return OpenLLMetryInstrumentor()
+        return OpenLLMetryInstrumentor(use_attributes=not content_as_events)
     raise SystemExit(f"unknown instrumentation {name!r}: use openai_v2 or openllmetry")
 
 
@@ -105,7 +107,7 @@ def main(argv: list[str]) -> int:
     if request.get("logs"):
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(logs))
 
-    instrumentor = _instrumentor(request["instrumentation"])
+    instrumentor = _instrumentor(request["instrumentation"], bool(request.get("content_as_events")))
     instrumentor.instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
     client = openai.OpenAI(api_key="test-key", base_url=request["openai_base_url"], max_retries=0)
     try:

@@ -45,7 +45,7 @@ async def error_middleware(request: web.Request, handler: Callable[..., Any]) ->
         )
 
 
-def _store(request: web.Request) -> Any:
+def store_of(request: web.Request) -> Any:
     alerts = getattr(request.app[DAEMON_KEY], "alerts", None)
     if alerts is None:
         raise ApiError(
@@ -57,7 +57,7 @@ def _store(request: web.Request) -> Any:
     return alerts.store
 
 
-async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+async def run_blocking(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
 
 
@@ -117,8 +117,8 @@ async def list_incidents(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", f"status must be one of {', '.join(sorted(STATUSES))}")
     limit = _int(request, "limit", 50, 1, MAX_LIMIT)
     offset = _int(request, "offset", 0)
-    items, total = await _run(
-        _store(request).list_incidents,
+    items, total = await run_blocking(
+        store_of(request).list_incidents,
         status=status,
         severity=request.query.get("severity"),
         app=request.query.get("app"),
@@ -131,7 +131,7 @@ async def list_incidents(request: web.Request) -> web.Response:
 
 
 async def get_incident(request: web.Request) -> web.Response:
-    incident = await _run(_store(request).get_incident, request.match_info["id"])
+    incident = await run_blocking(store_of(request).get_incident, request.match_info["id"])
     if incident is None:
         raise ApiError(404, "not_found", f"no incident with id {request.match_info['id']!r}")
     return web.json_response(incident)
@@ -139,13 +139,13 @@ async def get_incident(request: web.Request) -> web.Response:
 
 async def _transition(request: web.Request, action: str) -> web.Response:
     body = await _json_body(request)
-    store = _store(request)
+    store = store_of(request)
     incident_id = request.match_info["id"]
-    if await _run(store.get_incident, incident_id) is None:
+    if await run_blocking(store.get_incident, incident_id) is None:
         raise ApiError(404, "not_found", f"no incident with id {incident_id!r}")
     fn = store.acknowledge if action == "ack" else store.resolve
     try:
-        result = await _run(
+        result = await run_blocking(
             fn,
             incident_id,
             by=str(body.get("by") or body.get("author") or "api"),
@@ -167,8 +167,8 @@ async def resolve_incident(request: web.Request) -> web.Response:
 async def list_findings(request: web.Request) -> web.Response:
     limit = _int(request, "limit", 100, 1, MAX_LIMIT)
     offset = _int(request, "offset", 0)
-    result = await _run(
-        _store(request).list_findings,
+    result = await run_blocking(
+        store_of(request).list_findings,
         limit=limit,
         offset=offset,
         incident_id=request.query.get("incident_id"),
@@ -183,7 +183,7 @@ async def list_silences(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state is not None and state not in {"pending", "active", "expired"}:
         raise ApiError(400, "bad_request", "state must be one of pending, active, expired")
-    return web.json_response(await _run(_store(request).list_silences, state=state))
+    return web.json_response(await run_blocking(store_of(request).list_silences, state=state))
 
 
 async def create_silence(request: web.Request) -> web.Response:
@@ -195,8 +195,8 @@ async def create_silence(request: web.Request) -> web.Response:
         if not str(body.get(key) or "").strip():
             raise ApiError(400, "bad_request", f"{key} is required: say who silences and why")
     try:
-        silence = await _run(
-            _store(request).create_silence,
+        silence = await run_blocking(
+            store_of(request).create_silence,
             matchers=matchers,
             starts_at=body.get("starts_at"),
             ends_at=body.get("ends_at"),
@@ -210,19 +210,19 @@ async def create_silence(request: web.Request) -> web.Response:
 
 async def delete_silence(request: web.Request) -> web.Response:
     try:
-        silence = await _run(_store(request).expire_silence, request.match_info["id"])
+        silence = await run_blocking(store_of(request).expire_silence, request.match_info["id"])
     except KeyError:
         raise ApiError(404, "not_found", f"no silence with id {request.match_info['id']!r}") from None
     return web.json_response(silence)
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:
-    return web.json_response(await _run(_store(request).list_dead_letters))
+    return web.json_response(await run_blocking(store_of(request).list_dead_letters))
 
 
 async def replay_dead_letter(request: web.Request) -> web.Response:
     try:
-        result = await _run(_store(request).replay_dead_letter, request.match_info["id"])
+        result = await run_blocking(store_of(request).replay_dead_letter, request.match_info["id"])
     except KeyError:
         raise ApiError(404, "not_found", f"no dead letter with id {request.match_info['id']!r}") from None
     return web.json_response(result if result is not None else {"replayed": request.match_info["id"]})

@@ -16,15 +16,14 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
-from functools import partial
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from watchkeeper import metrics
-from watchkeeper.web.api import DAEMON_KEY, ApiError
+from watchkeeper.web.api import DAEMON_KEY, ApiError, run_blocking, store_of
 
 STATIC_DIR = Path(__file__).with_name("static")
 PAGES = ("/", "/incidents", "/incidents/{id}", "/overview", "/silences")
@@ -156,22 +155,6 @@ def registry_snapshot() -> dict[str, Any]:
 
 
 # -- store helpers -----------------------------------------------------------------------------------------
-def _store(request: web.Request) -> Any:
-    alerts = getattr(request.app[DAEMON_KEY], "alerts", None)
-    if alerts is None:
-        raise ApiError(
-            503,
-            "unavailable",
-            "the alerts stage does not run in this process; open the dashboard of the "
-            "process that runs --stage alerts (or all)",
-        )
-    return alerts.store
-
-
-async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
-
-
 def _window(request: web.Request) -> int:
     raw = request.query.get("window", "3600")
     try:
@@ -275,13 +258,13 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 async def ui_summary(request: web.Request) -> web.Response:
-    return web.json_response(await _run(_summary, _store(request)))
+    return web.json_response(await run_blocking(_summary, store_of(request)))
 
 
 async def ui_overview(request: web.Request) -> web.Response:
     window = _window(request)
-    store = _store(request)
-    body = await _run(_overview, store, window, request.app.get(HISTORY_KEY))
+    store = store_of(request)
+    body = await run_blocking(_overview, store, window, request.app.get(HISTORY_KEY))
     daemon = request.app[DAEMON_KEY]
     body["stages"] = daemon.readiness()
     detectors = getattr(daemon, "detectors", None)
