@@ -1,19 +1,19 @@
-"""Incident and Notification: the types shared by the incident store, the router, the outbox and the channels."""
+"""Incident and Notification: the types shared by the incident store, router, outbox and channels."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     triggered = "triggered"
     acknowledged = "acknowledged"
     resolved = "resolved"
 
 
-class Event(str, Enum):
+class Event(StrEnum):
     """What a notification announces; channels map these to vendor actions (PagerDuty trigger/ack/resolve)."""
 
     trigger = "trigger"
@@ -37,7 +37,7 @@ class Incident:
     annotations: dict[str, str] = field(default_factory=dict)  # runbook_url, description, ...
     acknowledged_by: str | None = None
     resolved_at: float | None = None
-    samples: list[dict[str, Any]] = field(default_factory=list)  # a bounded list of recent findings (as dicts)
+    samples: list[dict[str, Any]] = field(default_factory=list)  # bounded list of recent findings (dicts)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

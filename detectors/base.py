@@ -11,7 +11,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar, Protocol
 
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from collector.records import ModelCall
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     critical = "critical"
     error = "error"
     warning = "warning"
@@ -165,7 +165,7 @@ class Detector(ABC):
         return self.settings.severity or default
 
     def score_text(self, text: str, prompt: str = "") -> tuple[dict[str, float], bool] | None:
-        """Per-category scores and the verdict for one text, for `watchkeeper score`; None if not text-based."""
+        """Per-category scores and the verdict for one text (`watchkeeper score`); None if not text-based."""
         return None
 
     def applies_to(self, call: ModelCall) -> bool:
@@ -183,5 +183,5 @@ class Detector(ABC):
                 out.extend(self.observe(call))
         return out
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Flush state; called on shutdown."""

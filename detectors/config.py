@@ -18,6 +18,11 @@ class _DetectorsBase(BaseModel):
 
     batch_size: int = Field(500, ge=1, le=10_000, description="spans consumed per batch")
     log_hold_s: float = Field(2.0, ge=0, description="how long a call waits for content sent as log events")
+    evaluation_events_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP logs URL (e.g. http://otel-collector:4318/v1/logs): findings are also written "
+        "back there as gen_ai.evaluation.result events on the judged span",
+    )
 
     def detector_settings(self) -> dict[str, DetectorSettings]:
         return {name: getattr(self, name) for name in available()}

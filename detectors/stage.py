@@ -17,6 +17,7 @@ from collector.log_join import LogJoiner
 from collector.otlp_model import model_calls_from_bytes
 from collector.records import ModelCall
 from detectors.base import Detector, Finding
+from detectors.evaluation_events import EvaluationEvents
 from detectors.registry import build_suite
 from detectors.state import StateDb
 from watchkeeper import metrics
@@ -37,11 +38,16 @@ class DetectorsStage:
         self.topics = topics
         self.state_db = StateDb(Path(state_dir) / "detectors.sqlite3")
         self._stage_state = self.state_db.namespace("stage")
-        self.detectors: list[Detector] = build_suite(cfg.detector_settings(), self.state_db.namespace, Path(state_dir))
+        self.detectors: list[Detector] = build_suite(
+            cfg.detector_settings(), self.state_db.namespace, Path(state_dir)
+        )
         self.joiner = LogJoiner(hold_s=cfg.log_hold_s)
         pending = self._stage_state.get(PENDING_KEY) or []
         if pending:
             self.joiner.restore([ModelCall.from_dict(c) for c in pending])
+        self.evaluation_events: EvaluationEvents | None = None
+        if cfg.evaluation_events_endpoint:
+            self.evaluation_events = EvaluationEvents(cfg.evaluation_events_endpoint)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ready = threading.Event()
@@ -61,6 +67,8 @@ class DetectorsStage:
         for detector in self.detectors:
             detector.close()
         self.state_db.flush()
+        if self.evaluation_events is not None:
+            self.evaluation_events.close()
 
     # -- processing ------------------------------------------------------------------------------
     def analyze(self, calls: list[ModelCall]) -> list[Finding]:
@@ -136,6 +144,8 @@ class DetectorsStage:
             producer.publish(self.topics.findings, [(f.fingerprint.encode(), f.to_json()) for f in findings])
             for f in findings:
                 metrics.FINDINGS.labels(f.detector, f.severity.value).inc()
+            if self.evaluation_events is not None:
+                self.evaluation_events.emit(findings)
         self._stage_state.put(PENDING_KEY, [c.to_dict() for c in self.joiner.pending()])
         self.state_db.flush()
         consumer.commit()

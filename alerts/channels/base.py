@@ -30,7 +30,7 @@ class Channel(ABC):
 
     kind: str  # slack, teams, pagerduty, opsgenie, webhook, email, console
 
-    #: A key that identifies the destination for rate limiting (e.g. the webhook URL's hash); never the secret.
+    #: Identifies the destination for rate limiting (e.g. the webhook URL's hash); never the secret.
     destination_key: str
 
     @abstractmethod
