@@ -1,4 +1,4 @@
-"""ModelCalls per second of the topic-injection, operational, drift and leakage detectors, on one core.
+"""ModelCalls per second of each detector and of the default suite the daemon runs, on one core.
 
 Answers are ~1 KB of English-like text (random common words: every sentence looks off-topic, the worst case
 for topic_injection). CPU time (not wall clock) over batches of 100, as the detectors stage runs them. Each
@@ -19,11 +19,13 @@ from collections.abc import Callable
 import numpy as np
 
 from collector.records import Message, ModelCall
-from detectors.base import Detector
+from detectors.base import Detector, MemoryState
 from detectors.drift import DriftDetector
 from detectors.leakage import LeakageDetector
 from detectors.operational import OperationalDetector
+from detectors.registry import build_suite, detector_class
 from detectors.topic_injection import TopicInjectionDetector
+from watchkeeper.config import load_settings
 
 WORDS = """
     the a of and to in is you that it for on with as are be this was have or by not from at an but can
@@ -110,6 +112,11 @@ def main() -> None:
             DriftDetector(),
             LeakageDetector(),
         ],
+        "integrity": lambda: [detector_class("integrity")()],
+        "content_safety (fast tier)": lambda: [detector_class("content_safety")()],
+        "default suite (daemon)": lambda: build_suite(
+            load_settings(None).detectors.detector_settings(), lambda name: MemoryState()
+        ),
     }
     for name, factory in factories.items():
         detectors = factory()

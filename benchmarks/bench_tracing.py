@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 VARIANTS = ("none", "ours_capture_off", "ours_capture_on", "official_v2", "openllmetry")
+#: Any variant + "_nometrics" runs without an SDK MeterProvider (tracing cost alone).
+NOMETRICS = "_nometrics"
 
 MESSAGES = [
     {
@@ -75,7 +77,10 @@ def _setup(variant: str) -> tuple[Any, Any]:
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    meter_provider: Any = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    if variant.endswith(NOMETRICS):
+        variant = variant.removesuffix(NOMETRICS)
+        meter_provider = None  # the global no-op provider: what an app without metrics set up gets
     if variant.startswith("ours"):
         import collector
 
@@ -132,6 +137,14 @@ def run_variant(variant: str, calls: int, warmup: int = 200) -> dict[str, Any]:
     }
 
 
+def _ratio_vs_official(variant: str, overheads: dict[str, float]) -> float:
+    """Overhead relative to official_v2 run in the same metrics mode (with or without a MeterProvider)."""
+    official = "official_v2" + (NOMETRICS if variant.endswith(NOMETRICS) else "")
+    if variant == "none" or not overheads.get(official) or variant not in overheads:
+        return float("nan")
+    return overheads[variant] / overheads[official]
+
+
 def _child_env() -> dict[str, str]:
     env = {**os.environ, "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"}
     env.pop("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None)
@@ -184,17 +197,16 @@ def instructions_table(variants: list[str], low: int, high: int) -> None:
         counts = dict(zip(jobs, pool.map(lambda job: _instructions(*job), jobs), strict=True))
     per_call = {v: (counts[(v, high)] - counts[(v, low)]) / (high - low) for v in variants}
     base = per_call.get("none")
-    official = per_call.get("official_v2")
-    official_over = official - base if official is not None and base is not None else None
+    overheads = {v: per_call[v] - base for v in variants if base is not None}
     print(f"callgrind instructions per call (difference of {high} and {low} calls)")
-    header = f"{'variant':<18}{'instr/call':>14}{'overhead':>14}{'overhead %':>11}{'vs official':>12}"
+    header = f"{'variant':<28}{'instr/call':>14}{'overhead':>14}{'overhead %':>11}{'vs official':>12}"
     print(header)
     print("-" * len(header))
     for variant in variants:
         over = per_call[variant] - base if base is not None else float("nan")
         pct = over / base * 100 if base else float("nan")
-        ratio = over / official_over if official_over and variant != "none" else float("nan")
-        print(f"{variant:<18}{per_call[variant]:>14,.0f}{over:>14,.0f}{pct:>10.1f}%{ratio:>12.2f}")
+        ratio = _ratio_vs_official(variant, overheads)
+        print(f"{variant:<28}{per_call[variant]:>14,.0f}{over:>14,.0f}{pct:>10.1f}%{ratio:>12.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,29 +235,29 @@ def main(argv: list[str] | None = None) -> int:
             if "cpu_us" not in best.get(variant, {}) or result["cpu_us"] < best[variant]["cpu_us"]:
                 best[variant] = result
     base = best.get("none", {}).get("cpu_us")
-    official = best.get("official_v2", {}).get("cpu_us")
-    official_over = official - base if official is not None and base is not None else None
+    overheads = {v: r["cpu_us"] - base for v, r in best.items() if "cpu_us" in r and base is not None}
     print(
         f"openai chat.completions.create over MockTransport, {args.calls} calls x {args.rounds} rounds (best)"
     )
-    header = f"{'variant':<18}{'cpu/call us':>12}{'overhead us':>13}{'overhead %':>11}{'vs official':>12}"
+    header = f"{'variant':<28}{'cpu/call us':>12}{'overhead us':>13}{'overhead %':>11}{'vs official':>12}"
     header += f"{'wall p50 us':>13}{'wall p99 us':>13}{'spans':>7}"
     print(header)
     print("-" * len(header))
     for variant in variants:
         r = best.get(variant, {})
         if "error" in r:
-            print(f"{variant:<18} failed: {r['error']}")
+            print(f"{variant:<28} failed: {r['error']}")
             continue
         over = r["cpu_us"] - base if base is not None else float("nan")
         pct = over / base * 100 if base else float("nan")
-        ratio = over / official_over if official_over and variant != "none" else float("nan")
+        ratio = _ratio_vs_official(variant, overheads)
         print(
-            f"{variant:<18}{r['cpu_us']:>12.1f}{over:>13.1f}{pct:>10.1f}%{ratio:>12.2f}"
+            f"{variant:<28}{r['cpu_us']:>12.1f}{over:>13.1f}{pct:>10.1f}%{ratio:>12.2f}"
             f"{r['wall_median_us']:>13.1f}{r['wall_p99_us']:>13.1f}{r['spans']:>7}"
         )
     print(
-        "overhead = cpu/call minus the uninstrumented client's; vs official = overhead / official_v2 overhead"
+        "overhead = cpu/call minus the uninstrumented client's; "
+        "vs official = overhead / official_v2 overhead (same metrics mode)"
     )
     return 0
 

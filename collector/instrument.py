@@ -18,7 +18,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
-from collector import decorator, openai_client
+from collector import decorator, openai_client, xai
 from collector.exporters import CountingBatchSpanProcessor, ExportStats, batch_processor
 from collector.redact import Redactor, default_redactor
 
@@ -178,6 +178,7 @@ def instrument(
     decorator.activate(telemetry)
     if not openai_client.patch():
         logger.info("the openai package is not installed: only collector.trace_call() blocks will be traced")
+    xai.trace_xai_sdk(tracer_provider)  # the official xAI SDK traces itself; send its spans to our provider
     return tracer_provider
 
 
@@ -188,6 +189,7 @@ def _global_provider_unset() -> bool:
 def uninstrument() -> None:
     """Restore the openai methods and stop tracing; flushes the exporters this module added."""
     openai_client.unpatch()
+    xai.untrace_xai_sdk()
     decorator.activate(None)
     created, _STATE.created_provider = _STATE.created_provider, None
     processors, _STATE.processors = _STATE.processors, []
