@@ -118,7 +118,7 @@ class AlertsConfig(BaseModel):
     resolve_timeout: Duration = 1800.0  # an incident with no new finding for this long resolves itself
     max_samples: int = Field(50, ge=1, le=1000)  # findings with full evidence shown per incident
     findings_retention_hours: float = Field(168.0, gt=0)
-    consumer_group: str = "alerts"
+    consumer_group: str = "watchkeeper-alerts"
     route: RouteConfig = Field(default_factory=_default_route)
     receivers: list[ReceiverConfig] = Field(default_factory=_default_receivers)
     inhibit_rules: list[InhibitRuleConfig] = []

@@ -214,10 +214,11 @@ class Dispatcher:
             if delay > 0:
                 self._wakeup.wait(delay)
 
-    def close(self, timeout_s: float = 2.0) -> None:
-        """Wait briefly for sends in flight; unfinished rows stay pending and are resent after a restart."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Let sends in flight finish and record their outcome (one send timeout at most), so a restart
+        does not page twice; rows still unfinished stay pending and are resent after a restart."""
         with self._lock:
             futures = list(self._inflight.values())
         if futures:
-            wait(futures, timeout=timeout_s)
+            wait(futures, timeout=self.cfg.send_timeout_s + 1.0 if timeout_s is None else timeout_s)
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -22,8 +22,7 @@ from alerts.outbox import Dispatcher
 from alerts.store import IncidentStore
 from detectors.base import Finding
 from watchkeeper import metrics
-from watchkeeper.bus.base import Bus, Consumer, Record
-from watchkeeper.config import TopicsConfig
+from watchkeeper.bus.base import Bus, Consumer, Record, TopicsConfig
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,8 @@ class AlertsStage:
         self._threads: list[threading.Thread] = []
         self._last_prune = self.clock.now()
         self.bad_records = 0
+        self.ready = threading.Event()
+        self.last_error: str | None = None
         self._last_lag = 0.0
 
     # ------------------------------------------------------------------ steps (also used by tests)
@@ -135,7 +136,6 @@ class AlertsStage:
         if self._threads:
             return
         self._stop.clear()
-        _ = self.consumer  # join the group before the threads start
         for name, target in (
             ("alerts-consume", self._consume_loop),
             ("alerts-schedule", self._schedule_loop),
@@ -146,12 +146,38 @@ class AlertsStage:
             self._threads.append(thread)
 
     def _consume_loop(self) -> None:
-        while not self._stop.is_set():
+        # The consumer lives and dies on this thread (kafka-python consumers are not thread-safe).
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.poll_once(timeout_s=0.2)
+                    self.ready.set()
+                    self.last_error = None
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.exception("alerts consumer failed; uncommitted findings are read again in 1 s")
+                    # A fresh consumer resumes from the last committed position: nothing is skipped.
+                    self._close_consumer()
+                    self._stop.wait(1.0)
+        finally:
+            self._close_consumer()
+
+    def _close_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
             try:
-                self.poll_once(timeout_s=0.2)
+                consumer.close()
             except Exception:
-                log.exception("alerts consumer failed; retrying in 1s (uncommitted findings are redelivered)")
-                self._stop.wait(1.0)
+                log.debug("consumer close failed", exc_info=True)
+
+    @property
+    def healthy(self) -> bool:
+        alive = bool(self._threads) and all(t.is_alive() for t in self._threads)
+        return alive and self.ready.is_set() and self.last_error is None
+
+    def refresh_metrics(self) -> None:
+        """Incident gauges for /metrics (ack, resolve and auto-resolve change them too)."""
+        self.store.refresh_gauges()
 
     def _schedule_loop(self) -> None:
         while not self._stop.is_set():
@@ -174,15 +200,9 @@ class AlertsStage:
         self._schedule_wake.set()
         self.dispatcher.wake()
         for thread in self._threads:
-            thread.join(timeout=5.0)
+            thread.join(timeout=30.0)  # a Kafka poll may be waiting for a group join to finish
         self._threads.clear()
         self.dispatcher.close()
-        if self._consumer is not None:
-            try:
-                self._consumer.close()
-            except Exception:
-                log.debug("consumer close failed", exc_info=True)
-            self._consumer = None
         for chs in self.channels.values():
             for channel in chs:
                 close = getattr(channel, "close", None)

@@ -183,7 +183,7 @@ class IncidentStore:
         self._open_by_id: dict[str, OpenIncident] = {}
         self._silences_cache: tuple[float, list[Silence]] | None = None
         self._load_open()
-        self._refresh_gauges()
+        self.refresh_gauges()
 
     # ------------------------------------------------------------------ connections
     def _conn(self) -> sqlite3.Connection:
@@ -218,7 +218,7 @@ class IncidentStore:
         def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
             if exc_type is None:
                 self.db.execute("COMMIT")
-            else:
+            elif self.db.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
                 self.db.execute("ROLLBACK")
 
     def _tx(self) -> IncidentStore._Tx:
@@ -375,7 +375,7 @@ class IncidentStore:
                 self._load_open()
                 raise
         if created:
-            self._refresh_gauges()
+            self.refresh_gauges()
         return result
 
     def _existing_finding_ids(self, ids: list[str]) -> set[str]:
@@ -582,7 +582,7 @@ class IncidentStore:
                     (inc.status.value, by, now, comment, now, inc.id),
                 )
                 self._announce_change(db, inc, Event.acknowledge, now, status=Status.acknowledged)
-        self._refresh_gauges()
+        self.refresh_gauges()
         return self.get_incident(incident) or {}
 
     def resolve(self, incident: str, by: str, comment: str = "") -> dict[str, Any]:
@@ -615,7 +615,7 @@ class IncidentStore:
         inc.status = Status.resolved
         self._open.pop(inc.group_key, None)
         self._open_by_id.pop(inc.id, None)
-        self._refresh_gauges()
+        self.refresh_gauges()
 
     def _announce_change(
         self,
@@ -761,7 +761,7 @@ class IncidentStore:
                 "updated_at=? WHERE rowid=?",
                 (error, status, reason, now, row.rowid),
             )
-        self._refresh_gauges()
+        self.refresh_gauges()
 
     def mark_suppressed(self, row: OutboxRow, status: str, reason: str) -> None:
         now = self.clock.now()
@@ -817,7 +817,7 @@ class IncidentStore:
                     (now, now, row["rowid"]),
                 )
             out = db.execute("SELECT * FROM outbox WHERE rowid=?", (row["rowid"],)).fetchone()
-        self._refresh_gauges()
+        self.refresh_gauges()
         return self._notification_dict(out)
 
     @staticmethod
@@ -1129,7 +1129,7 @@ class IncidentStore:
             ).rowcount
         return n
 
-    def _refresh_gauges(self) -> None:
+    def refresh_gauges(self) -> None:
         try:
             c = self.counts_light()
         except sqlite3.Error:

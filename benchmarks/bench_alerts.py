@@ -20,8 +20,8 @@ from alerts.config import AlertsConfig
 from alerts.stage import AlertsStage
 from alerts.store import IncidentStore
 from tests.test_alerts_support import HttpChannel, Receiver, finding
+from watchkeeper.bus.base import TopicsConfig
 from watchkeeper.bus.embedded import EmbeddedBus
-from watchkeeper.config import TopicsConfig
 
 N_ROUTES = 500
 N_APPS = 500

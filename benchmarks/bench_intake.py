@@ -169,7 +169,8 @@ class Server:
         from collector.config import IntakeConfig
         from collector.intake import Intake
         from watchkeeper.bus import make_bus
-        from watchkeeper.config import BusConfig, TopicsConfig
+        from watchkeeper.bus.base import TopicsConfig
+        from watchkeeper.config import BusConfig
 
         self.bus = make_bus(BusConfig(), state_dir)
         self.loop = asyncio.new_event_loop()

@@ -21,7 +21,7 @@ from detectors.evaluation_events import EvaluationEvents
 from detectors.registry import build_suite
 from detectors.state import StateDb
 from watchkeeper import metrics
-from watchkeeper.bus.base import Bus, BusError, Record
+from watchkeeper.bus.base import Bus, BusError, Consumer, Producer, Record
 
 log = logging.getLogger("watchkeeper.detectors")
 
@@ -60,10 +60,15 @@ class DetectorsStage:
         self._thread = threading.Thread(target=self._run, name="detectors-stage", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = 30.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+            if self._thread.is_alive():  # never touch state under a running batch: it is replayed instead
+                log.error(
+                    "detectors stage did not finish its batch within %.0f s; state not flushed", timeout_s
+                )
+                return
         for detector in self.detectors:
             detector.close()
         self.state_db.flush()
@@ -109,26 +114,37 @@ class DetectorsStage:
         return calls, dead
 
     def _run(self) -> None:
-        try:
-            consumer = self.bus.consumer(self.group, [self.topics.spans, self.topics.logs])
-            producer = self.bus.producer()
-        except BusError as exc:
-            self.last_error = str(exc)
-            log.error("detectors stage cannot start: %s", exc)
-            return
-        self.ready.set()
+        consumer: Consumer | None = None
+        producer: Producer | None = None
         log.info("detectors stage running: %s", ", ".join(d.name for d in self.detectors))
         try:
             while not self._stop.is_set():
                 try:
+                    if producer is None:
+                        producer = self.bus.producer()
+                    if consumer is None:
+                        consumer = self.bus.consumer(self.group, [self.topics.spans, self.topics.logs])
+                    self.ready.set()
                     self._step(consumer, producer)
-                except BusError as exc:
-                    self.last_error = str(exc)
-                    log.error("bus error in detectors stage (will retry in 2 s): %s", exc)
+                    self.last_error = None
+                except Exception as exc:  # a bus outage, a full disk, a bug: never die silently
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.error(
+                        "detectors stage failed on a batch (%s); uncommitted records are read again in 2 s",
+                        self.last_error,
+                        exc_info=not isinstance(exc, BusError),
+                    )
+                    # A fresh consumer resumes from the last committed position: nothing is skipped.
+                    consumer = _close_quietly(consumer)
                     self._stop.wait(2.0)
         finally:
-            consumer.close()
-            producer.close()
+            _close_quietly(consumer)
+            _close_quietly(producer)
+
+    @property
+    def healthy(self) -> bool:
+        alive = self._thread is not None and self._thread.is_alive()
+        return alive and self.ready.is_set() and self.last_error is None
 
     def _step(self, consumer, producer) -> None:
         records = consumer.poll(self.cfg.batch_size, timeout_s=0.5)
@@ -141,7 +157,10 @@ class DetectorsStage:
         if dead:
             producer.publish(self.topics.deadletter, dead)
         if findings:
-            producer.publish(self.topics.findings, [(f.fingerprint.encode(), f.to_json()) for f in findings])
+            # Keyed by app, like the spans: one app's findings stay in order on one partition.
+            producer.publish(
+                self.topics.findings, [(f.labels.get("app", "").encode(), f.to_json()) for f in findings]
+            )
             for f in findings:
                 metrics.FINDINGS.labels(f.detector, f.severity.value).inc()
             if self.evaluation_events is not None:
@@ -155,3 +174,11 @@ class DetectorsStage:
         if now - self._lag_at >= LAG_EVERY_S:  # a lag query costs broker round trips: sample it
             self._lag_at = now
             metrics.BUS_LAG.labels(self.group).set(consumer.lag())
+
+
+def _close_quietly(resource: Consumer | Producer | None) -> None:
+    if resource is not None:
+        try:
+            resource.close()
+        except Exception:
+            log.debug("closing %s failed", type(resource).__name__, exc_info=True)

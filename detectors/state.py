@@ -62,11 +62,17 @@ class _Db:
         with self._lock:
             if not self._dirty:
                 return
-            rows = [(k, json.dumps(self._cache[k], separators=(",", ":"))) for k in self._dirty]
-            self._dirty.clear()
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", rows)
+            keys = list(self._dirty)
+            rows = [(k, json.dumps(self._cache[k], separators=(",", ":"))) for k in keys]
+            self._dirty.difference_update(keys)
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN")
+                self._conn.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", rows)
+        except sqlite3.Error:
+            with self._lock:  # written next time; a learned baseline must not be forgotten
+                self._dirty.update(keys)
+            raise
 
 
 class StateDb:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from alerts.store import IncidentStore
 from tests.test_alerts_support import Receiver, Reply, finding
+from watchkeeper.bus.base import TopicsConfig
 from watchkeeper.bus.embedded import EmbeddedBus
-from watchkeeper.config import TopicsConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 N_INCIDENTS = 40
@@ -26,7 +26,7 @@ CHILD = textwrap.dedent(
     from tests.test_alerts_support import HttpChannel, alerts_config
     from alerts.stage import AlertsStage
     from watchkeeper.bus.embedded import EmbeddedBus
-    from watchkeeper.config import TopicsConfig
+    from watchkeeper.bus.base import TopicsConfig
 
     tmp, url = Path(sys.argv[1]), sys.argv[2]
     cfg = alerts_config({"route": {"receiver": "default", "group_wait": "0s", "group_interval": "1h"},

@@ -14,8 +14,8 @@ from alerts.config import OutboxConfig
 from alerts.outbox import backoff_delay, retry_delay
 from alerts.stage import AlertsStage
 from tests.test_alerts_support import HttpChannel, Receiver, Reply, Timeline, alerts_config, finding
+from watchkeeper.bus.base import TopicsConfig
 from watchkeeper.bus.embedded import EmbeddedBus
-from watchkeeper.config import TopicsConfig
 
 FAST = {"receiver": "default", "group_wait": "0s", "group_interval": "1m", "repeat_interval": "4h"}
 

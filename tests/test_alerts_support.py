@@ -21,8 +21,8 @@ from alerts.config import AlertsConfig
 from alerts.model import Notification
 from alerts.stage import AlertsStage
 from detectors.base import Finding, Severity, fingerprint
+from watchkeeper.bus.base import TopicsConfig
 from watchkeeper.bus.embedded import EmbeddedBus
-from watchkeeper.config import TopicsConfig
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Findings written back as gen_ai.evaluation.result events reach an OTLP/HTTP logs receiver, tied to the span."""
+"""Findings written back as gen_ai.evaluation.result events reach an OTLP/HTTP logs receiver, on the span."""
 
 from __future__ import annotations
 

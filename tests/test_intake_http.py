@@ -34,7 +34,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from collector.config import IntakeConfig
 from collector.intake import Intake
 from watchkeeper.bus import Bus, Producer, make_bus
-from watchkeeper.config import BusConfig, TopicsConfig
+from watchkeeper.bus.base import TopicsConfig
+from watchkeeper.config import BusConfig
 from watchkeeper.metrics import REGISTRY
 
 PB = "application/x-protobuf"

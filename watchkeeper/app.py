@@ -52,6 +52,16 @@ class Daemon:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
+        """Start every stage of this process; on any failure, stop what started and raise StartupError."""
+        try:
+            self._start()
+        except Exception as exc:
+            self.stop()
+            if isinstance(exc, StartupError):
+                raise
+            raise StartupError(f"cannot start: {type(exc).__name__}: {exc}") from exc
+
+    def _start(self) -> None:
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -93,7 +103,6 @@ class Daemon:
         try:
             self._call(self._start_io())
         except OSError as exc:
-            self.stop()
             raise StartupError(
                 f"cannot bind a port: {exc.strerror or exc}; another process may hold it. "
                 "Stop it or choose other ports (intake.http_port, intake.grpc_port, web.port)"
@@ -154,9 +163,9 @@ class Daemon:
 
     def run(self) -> int:
         """Start, wait for SIGTERM/SIGINT, stop cleanly; the exit code for the CLI."""
-        self.start()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT):  # before start: a stop during a slow start is clean too
             signal.signal(sig, lambda *_: self.request_stop())
+        self.start()
         while not self._stop_requested.wait(0.5):
             pass
         self.stop()
@@ -179,14 +188,7 @@ class Daemon:
         if "collector" in self.stages:
             checks["collector"] = {"ready": self.intake is not None}
         if "detectors" in self.stages and self.detectors is not None:
-            checks["detectors"] = {
-                "ready": self.detectors.ready.is_set() and not self.detectors.last_error,
-                "error": self.detectors.last_error,
-            }
+            checks["detectors"] = {"ready": self.detectors.healthy, "error": self.detectors.last_error}
         if "alerts" in self.stages and self.alerts is not None:
-            ready = getattr(self.alerts, "ready", None)
-            checks["alerts"] = {
-                "ready": bool(ready.is_set()) if ready is not None else True,
-                "error": getattr(self.alerts, "last_error", None),
-            }
+            checks["alerts"] = {"ready": self.alerts.healthy, "error": self.alerts.last_error}
         return checks

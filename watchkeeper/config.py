@@ -12,12 +12,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from alerts.config import AlertsConfig
 from collector.config import IntakeConfig
 from detectors.config import DetectorsConfig
+from watchkeeper.bus.base import TopicsConfig
 
 
 class ConfigError(ValueError):
@@ -26,13 +35,6 @@ class ConfigError(ValueError):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class TopicsConfig(Strict):
-    spans: str = "watchkeeper.spans"
-    logs: str = "watchkeeper.logs"
-    findings: str = "watchkeeper.findings"
-    deadletter: str = "watchkeeper.deadletter"
 
 
 class BusConfig(Strict):
@@ -67,6 +69,19 @@ class WebConfig(Strict):
     auth_token: SecretStr | None = None
     basic_auth_username: str | None = None
     basic_auth_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _auth_off_loopback(self) -> WebConfig:
+        if bool(self.basic_auth_username) != bool(self.basic_auth_password):
+            raise ValueError("set both web.basic_auth_username and web.basic_auth_password, or neither")
+        if self.host not in ("127.0.0.1", "localhost", "::1") and not (
+            self.auth_token or self.basic_auth_username
+        ):
+            raise ValueError(
+                f"web.host is {self.host!r} (not loopback) but no auth is configured: set web.auth_token or "
+                "web.basic_auth_username/web.basic_auth_password, or bind web.host to 127.0.0.1"
+            )
+        return self
 
     @property
     def base_url(self) -> str:

@@ -12,8 +12,7 @@ from collector.config import IntakeConfig
 from collector.intake.core import IntakeCore
 from collector.intake.grpc import GrpcIntake
 from collector.intake.http import HttpIntake
-from watchkeeper.bus.base import Producer
-from watchkeeper.config import TopicsConfig
+from watchkeeper.bus.base import Producer, TopicsConfig
 
 __all__ = ["Intake"]
 

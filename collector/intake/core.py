@@ -18,8 +18,7 @@ from collector.intake.limits import Admission, Slot, TokenBucket
 from collector.intake.publish import Publisher
 from collector.intake.signals import LOGS, TRACES, Signal
 from collector.otlp_json import OtlpJsonError
-from watchkeeper.bus.base import BusError, Producer
-from watchkeeper.config import TopicsConfig
+from watchkeeper.bus.base import BusError, Producer, TopicsConfig
 from watchkeeper.metrics import INTAKE_REJECTS, SPANS_RECEIVED
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,6 @@ the client's own encoding, and a malformed one is refused by our validation with
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -19,6 +18,7 @@ from google.rpc.status_pb2 import Status
 from collector.intake.core import IntakeCore, count_reject
 from collector.intake.errors import Reason, Rejected
 from collector.intake.signals import LOGS, TRACES, Signal
+from watchkeeper.auth import bearer_matches
 
 _TRANSPORT = "grpc"
 _SERVICES = {
@@ -98,8 +98,7 @@ class GrpcIntake:
         for key, val in context.invocation_metadata() or ():
             if key == "authorization":
                 value = val if isinstance(val, str) else val.decode("latin-1")
-        scheme, _, given = value.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
+        if not bearer_matches(value, self._token):
             raise Rejected(
                 Reason.UNAUTHORIZED, "missing or wrong bearer token: send 'authorization: Bearer <token>'"
             )

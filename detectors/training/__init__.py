@@ -1,0 +1,1 @@
+"""Training of the learned detectors from the public datasets (never shipped: only derived artifacts are)."""

@@ -1,0 +1,46 @@
+"""A foreign web page cannot change state through the operator's browser (silence everything, resolve)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from watchkeeper.app import Daemon
+from watchkeeper.config import load_settings
+
+SILENCE = {"matchers": ['app="chatbot"'], "created_by": "eve", "comment": "mute it", "ends_at": 4102444800}
+
+
+@pytest.fixture
+def daemon(tmp_path: Path):
+    d = Daemon(
+        load_settings(None, state_dir=str(tmp_path), intake={"http_port": 0, "grpc_port": 0}, web={"port": 0})
+    )
+    d.start()
+    yield d
+    d.stop()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        assert json.loads(err.read())["reason"]
+        return err.code
+
+
+def test_cross_site_state_changes_are_refused(daemon: Daemon) -> None:
+    url = daemon.web_url + "/api/v1/silences"
+    body = json.dumps(SILENCE).encode()
+    assert _post(url, body, {"Content-Type": "text/plain", "Origin": "https://evil.example"}) == 403
+    assert _post(url, body, {"Content-Type": "text/plain"}) == 415  # a no-preflight body type
+    assert _post(url, b"matchers=x", {"Content-Type": "application/x-www-form-urlencoded"}) == 415
+    assert _post(url, body, {"Content-Type": "application/json", "Origin": "null"}) == 403
+    assert _post(url, body, {"Content-Type": "application/json", "Origin": daemon.web_url}) == 201
+    assert _post(url, body, {"Content-Type": "application/json"}) == 201  # API clients send no Origin
