@@ -78,10 +78,9 @@ def score(name: str, config: Path | None) -> None:
 
     settings = _settings(config)
     try:
-        cls = detector_class(name)
-    except (KeyError, ImportError) as exc:
+        detector = detector_class(name)(getattr(settings.detectors, name, None))
+    except (KeyError, ImportError, ValueError, OSError, RuntimeError) as exc:  # unknown name, bad artifact
         raise click.ClickException(str(exc)) from None
-    detector = cls(getattr(settings.detectors, name, None))
     bad = 0
     out = sys.stdout
     for lineno, line in enumerate(sys.stdin, start=1):

@@ -31,8 +31,5 @@ def register(main: click.Group) -> None:
 
     groups: dict[str | None, click.Group] = {None: main, "train": train, "eval": evaluate}
     for parent, module_name, attr, name in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:  # TODO(integration): strict once every module exists
-            continue
+        module = importlib.import_module(module_name)
         groups[parent].add_command(getattr(module, attr), name=name)

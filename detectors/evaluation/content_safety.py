@@ -86,7 +86,7 @@ def cross_validated_auprc(
     any_col = dev.labels[:, HEADS.index("any")].astype(int)
     folds = StratifiedKFold(opts.folds, shuffle=True, random_state=opts.seed)
     for train, test in folds.split(np.zeros(n_dev), any_col):
-        pred[test] = scorer.fit_predict(x, emb, rows.labels, np.concatenate([train, extra_idx]), test)
+        pred[test] = scorer.fit_predict(rows, x, emb, np.concatenate([train, extra_idx]), test)
     auprc, positives = {}, {}
     for h, head in enumerate(HEADS):
         known = ~np.isnan(dev.labels[:, h])

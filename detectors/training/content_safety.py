@@ -28,6 +28,7 @@ from detectors.content_safety import (
     FAST_FILE,
     HEADS,
     THRESHOLDS_FILE,
+    apply_rules,
     load_encoder,
 )
 from detectors.text_features import DenseHeads, HashedTextFeatures, LinearHeads
@@ -43,6 +44,7 @@ class TrainOptions:
     fp_budget: float = 0.001  # per head, share of clean calibration answers allowed above the threshold
     folds: int = 5
     seed: int = 0
+    violence_seed: bool = True  # own-written threats (the public set has only 62 violence positives)
     extra_hate: bool = False  # add Toxigen + Davidson to the hate head (out-of-domain; off: it did not help)
 
 
@@ -51,7 +53,10 @@ def training_set(data_dir: Path, opts: TrainOptions) -> tuple[ds.LabelledTexts, 
     dev = ds.load_openai(data_dir)
     alpaca = ds.load_alpaca_outputs(data_dir)
     calib, _ = ds.alpaca_split(alpaca)
-    extras = ds.clean_rows([alpaca.texts[i] for i in calib], "alpaca_calibration") + ds.load_extremism_seed()
+    extras = ds.clean_rows([alpaca.texts[i] for i in calib], "alpaca_calibration")
+    extras = extras + ds.load_extremism_seed()
+    if opts.violence_seed:
+        extras = extras + ds.load_violence_seed()
     if opts.extra_hate:
         extras = extras + ds.load_toxigen(data_dir) + ds.load_davidson(data_dir)
     return dev, extras
@@ -110,17 +115,17 @@ class Scorer:
 
     def fit_predict(
         self,
+        rows: ds.LabelledTexts,
         x: sp.csr_matrix,
         emb: np.ndarray | None,
-        labels: np.ndarray,
         train: np.ndarray,
         test: np.ndarray,
     ) -> np.ndarray:
-        fast = fit_linear_heads(x[train], labels[train], self.opts).predict_proba(x[test])
-        if self.tier != "embedding" or emb is None:
-            return fast
-        dense = fit_dense_heads(emb[train], labels[train], self.opts).predict_proba(emb[test])
-        return (1.0 - EMBEDDING_WEIGHT) * fast + EMBEDDING_WEIGHT * dense
+        probs = fit_linear_heads(x[train], rows.labels[train], self.opts).predict_proba(x[test])
+        if self.tier == "embedding" and emb is not None:
+            dense = fit_dense_heads(emb[train], rows.labels[train], self.opts).predict_proba(emb[test])
+            probs = (1.0 - EMBEDDING_WEIGHT) * probs + EMBEDDING_WEIGHT * dense
+        return apply_rules([rows.texts[i] for i in test], probs)
 
 
 def strat_key(rows: ds.LabelledTexts) -> np.ndarray:
@@ -136,7 +141,7 @@ def out_of_fold(
     oof = np.zeros((len(rows), len(HEADS)))
     folds = StratifiedKFold(scorer.opts.folds, shuffle=True, random_state=scorer.opts.seed)
     for train, test in folds.split(np.zeros(len(rows)), strat_key(rows)):
-        oof[test] = scorer.fit_predict(x, emb, rows.labels, train, test)
+        oof[test] = scorer.fit_predict(rows, x, emb, train, test)
     return oof
 
 

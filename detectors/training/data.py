@@ -32,6 +32,7 @@ OPENAI_MAP: dict[str, tuple[str, ...]] = {
 OPENAI_KEYS = ("S", "H", "V", "HR", "SH", "S3", "H2", "V2")
 SEED_FILE = ARTIFACTS_DIR / "extremism_seed.txt"
 CONTRAST_FILE = ARTIFACTS_DIR / "extremism_contrast.txt"
+VIOLENCE_SEED_FILE = ARTIFACTS_DIR / "violence_seed.txt"
 
 
 @dataclass
@@ -133,6 +134,11 @@ def load_extremism_seed() -> LabelledTexts:
     """Own-written phrasings: seeds are extremism (and any) positives, contrast texts are clean."""
     seeds = _rows(read_lines(SEED_FILE), "extremism_seed", extremism=1.0, any=1.0)
     return seeds + clean_rows(read_lines(CONTRAST_FILE), "extremism_contrast")
+
+
+def load_violence_seed() -> LabelledTexts:
+    """Own-written threats and graphic violence: violence (and any) positives, other heads unknown."""
+    return _rows(read_lines(VIOLENCE_SEED_FILE), "violence_seed", violence=1.0, any=1.0)
 
 
 def load_toxigen(data_dir: Path) -> LabelledTexts:
