@@ -319,12 +319,14 @@ def test_metrics_recorded(traced: Traced, client: openai.OpenAI) -> None:
 
 
 def test_uninstrument_restores_the_client(client: openai.OpenAI) -> None:
-    original = openai.resources.chat.completions.Completions.create
+    # Read the class dict: a wrapt wrapper left by another instrumentation returns a new bound object per access.
+    cls = openai.resources.chat.completions.Completions
+    original = cls.__dict__["create"]
     for traced in _traced(capture=False):
-        assert openai.resources.chat.completions.Completions.create is not original
+        assert cls.__dict__["create"] is not original
         client.chat.completions.create(model="m", messages=MESSAGES)
         assert len(traced.spans()) == 1
-    assert openai.resources.chat.completions.Completions.create is original
+    assert cls.__dict__["create"] is original
     assert not collector.is_instrumented()
     client.chat.completions.create(model="m", messages=MESSAGES)  # still works, traced nowhere
 
