@@ -14,6 +14,7 @@ Each test runs at alpha / 3 (Bonferroni) every `test_every` calls, once both win
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from scipy.sparse import csr_matrix, vstack
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, fisher_exact, ks_2samp
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from collector.records import ModelCall
@@ -188,7 +190,10 @@ class DriftDetector(Detector):
         data = vstack([matrix[rows] for matrix, rows in blocks.values()]).tocsr()
         half = data.shape[0] // 2
         k = min(cfg.topics, half)
-        kmeans = KMeans(n_clusters=k, n_init=3, random_state=0).fit(data[:half])
+        with warnings.catch_warnings():
+            # Templated apps repeat answers: fewer distinct documents than clusters is expected, not a fault.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            kmeans = KMeans(n_clusters=k, n_init=3, random_state=0).fit(data[:half])
         centroids = _truncate(kmeans.cluster_centers_.astype(np.float32))
         centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
         topics = np.asarray(np.argmax(data[half:] @ centroids.T, axis=1)).ravel()

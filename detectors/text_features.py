@@ -1,10 +1,10 @@
 """Text features and linear heads shared by the content-safety detector and its training.
 
-Features are hashed (no vocabulary to ship, constant memory): binary word 1-2-grams plus character 4-grams,
-which catch obfuscated or inflected slurs that whole words miss while staying fast (~3k texts/s on one core
-for 1 KB). Each category is a Naive-Bayes-weighted logistic regression ("NB-LR", Wang & Manning 2012), which
-is strong on small labelled sets like ours. The weights are stored sparse in a plain .npz (no pickle), so
-loading never runs code.
+Features are hashed (no vocabulary to ship, constant memory): binary word 1-2-grams plus byte 4-grams of the
+lower-cased text, which catch obfuscated or inflected slurs that whole words miss while staying fast (~5k
+texts/s on one core for 1 KB). Each category is a Naive-Bayes-weighted logistic regression ("NB-LR", Wang &
+Manning 2012), which is strong on small labelled sets like ours. The weights are stored sparse in a plain
+.npz (no pickle), so loading never runs code.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def artifact_error(path: Path, problem: str) -> ArtifactError:
 
 
 class HashedTextFeatures:
-    """Binary hashed word 1-2-grams + char 4-grams, as one sparse matrix of 2 * N_HASH columns."""
+    """Binary hashed word 1-2-grams + byte 4-grams, as one sparse matrix of 2 * N_HASH columns."""
 
     def __init__(self, n_hash: int = N_HASH) -> None:
         self.n_hash = n_hash
@@ -45,7 +45,7 @@ class HashedTextFeatures:
             "dtype": np.float32,
         }
         self._words = HashingVectorizer(ngram_range=(1, 2), **common)
-        self._chars = HashingVectorizer(analyzer="char", ngram_range=(4, 4), **common)
+        self._chars = ByteGramHasher(n_hash)
 
     @property
     def n_features(self) -> int:
@@ -54,6 +54,53 @@ class HashedTextFeatures:
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         return sp.hstack([self._words.transform(texts), self._chars.transform(texts)], format="csr")
 
+
+
+_WHITESPACE = re.compile(r"\s\s+")
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
+
+
+class ByteGramHasher:
+    """Binary hashed 4-grams of the lower-cased UTF-8 bytes, for a whole batch in a few numpy calls.
+
+    Why not sklearn's char analyzer: it builds every n-gram as a Python string (~5k texts/s for 1 KB); this
+    reads them as 32-bit integers straight from the bytes (~10x faster), which is what lets the content-safety
+    tier run on every call. Bytes rather than characters: the same for ASCII, finer for other scripts.
+    """
+
+    n = 4
+
+    def __init__(self, n_hash: int) -> None:
+        if n_hash & (n_hash - 1):
+            raise ValueError("n_hash must be a power of two")
+        self.n_hash = n_hash
+        self._shift = np.uint64(64 - (n_hash.bit_length() - 1))
+
+    def transform(self, texts: list[str]) -> sp.csr_matrix:
+        docs = [_WHITESPACE.sub(" ", t.lower()).encode("utf-8") for t in texts]
+        sizes = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+        counts = np.maximum(sizes - (self.n - 1), 0)
+        total = int(counts.sum())
+        if total == 0:
+            return sp.csr_matrix((len(docs), self.n_hash), dtype=np.float32)
+        buf = np.frombuffer(b"".join(docs), dtype=np.uint8).astype(np.uint64)
+        eight, sixteen, twentyfour = np.uint64(8), np.uint64(16), np.uint64(24)
+        grams = (buf[:-3] << twentyfour) | (buf[1:-2] << sixteen) | (buf[2:-1] << eight) | buf[3:]
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        firsts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        positions = np.arange(total, dtype=np.int64) + np.repeat(starts - firsts, counts)
+        with np.errstate(over="ignore"):
+            buckets = ((grams[positions] * _FIBONACCI) >> self._shift).astype(np.int64)
+        rows = np.repeat(np.arange(len(docs), dtype=np.int64), counts)
+        keys = np.sort(rows * self.n_hash + buckets)  # sorted by text, then bucket
+        first = np.empty(len(keys), dtype=bool)
+        first[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        keys = keys[first]  # binary features: each (text, bucket) once (np.unique is far slower here)
+        rows, cols = np.divmod(keys, self.n_hash)
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(docs)))))
+        data = np.ones(len(keys), dtype=np.float32)
+        return sp.csr_matrix((data, cols, indptr), shape=(len(docs), self.n_hash))
 
 def split_sentences(text: str) -> list[str]:
     """Sentences (or lines) of a text, stripped, for picking the excerpt that explains a finding."""
