@@ -24,6 +24,8 @@ from opentelemetry.metrics import Histogram
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from collector import semconv
+from collector.metrics_from_spans import TOKEN_TYPE as TOKEN_TYPE  # re-exported
+from collector.metrics_from_spans import record_call_metrics
 from collector.records import sha256_text
 
 #: Semconv-recommended buckets for gen_ai.client.operation.duration (seconds).
@@ -32,7 +34,6 @@ DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 
 TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))
 METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
-TOKEN_TYPE = "gen_ai.token.type"
 
 _SYSTEM_ROLES = frozenset(("system", "developer"))
 _CONVERSATION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -227,7 +228,7 @@ class CallSpan:
     __slots__ = (
         "_attrs",
         "_ended",
-        "_metric_attrs",
+        "_request_attrs",
         "_start",
         "_telemetry",
         "_token",
@@ -276,18 +277,8 @@ class CallSpan:
                 )
             if messages:
                 attributes[semconv.INPUT_MESSAGES] = _dumps(input_messages(messages, telemetry.redact))
-        metric_attrs = self._metric_attrs = {
-            semconv.OPERATION_NAME: operation,
-            semconv.PROVIDER_NAME: provider,
-            semconv.REQUEST_MODEL: request_model,
-        }
-        address = attributes.get(semconv.SERVER_ADDRESS)
-        if address:
-            metric_attrs[semconv.SERVER_ADDRESS] = address
-            port = attributes.get(semconv.SERVER_PORT)
-            if port:
-                metric_attrs[semconv.SERVER_PORT] = port
         name = f"{operation} {request_model}" if request_model else operation
+        self._request_attrs = attributes  # the span copies them; kept for a span the sampler drops
         self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         self._token = otel_context.attach(trace.set_span_in_context(self.span)) if make_current else None
         self._start = time.perf_counter()
@@ -364,17 +355,12 @@ class CallSpan:
     # -- the end --
 
     def end(self, error: BaseException | None = None) -> None:
-        """End the span and record the metrics; later calls are no-ops (streams can end several ways)."""
+        """End the span (metrics are derived from it); later calls are no-ops (streams end several ways)."""
         if self._ended:
             return
         self._ended = True
-        duration = time.perf_counter() - self._start
         self.detach()
         attrs = self._attrs
-        metric_attrs = self._metric_attrs
-        response_model = attrs.get(semconv.RESPONSE_MODEL)
-        if response_model:
-            metric_attrs[semconv.RESPONSE_MODEL] = response_model
         if self.input_tokens is not None:
             attrs[semconv.USAGE_INPUT_TOKENS] = self.input_tokens
         if self.output_tokens is not None:
@@ -385,18 +371,23 @@ class CallSpan:
         if error is not None:
             error_type = type(error).__qualname__
             attrs[semconv.ERROR_TYPE] = error_type
-            metric_attrs[semconv.ERROR_TYPE] = error_type
             span.set_status(Status(StatusCode.ERROR, str(error)[:500] or error_type))
             span.record_exception(error)
-        if attrs:
-            span.set_attributes(attrs)
+        if span.is_recording():
+            # The metrics are derived from the finished span off the call path (collector.metrics_from_spans).
+            if attrs:
+                span.set_attributes(attrs)
+            span.end()
+            return
+        # A span the sampler dropped never reaches a processor: record its metrics here.
         span.end()
         telemetry = self._telemetry
-        telemetry.duration.record(duration, metric_attrs)
-        if self.input_tokens is not None:
-            telemetry.tokens.record(self.input_tokens, {**metric_attrs, TOKEN_TYPE: "input"})
-        if self.output_tokens is not None:
-            telemetry.tokens.record(self.output_tokens, {**metric_attrs, TOKEN_TYPE: "output"})
+        record_call_metrics(
+            telemetry.duration,
+            telemetry.tokens,
+            time.perf_counter() - self._start,
+            {**self._request_attrs, **attrs},
+        )
 
 
 # --- trace_call: for model calls we do not wrap ----------------------------------------------------

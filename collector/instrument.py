@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from collector import decorator, openai_client, xai
 from collector.exporters import CountingBatchSpanProcessor, ExportStats, batch_processor
+from collector.metrics_from_spans import SpanMetricsProcessor
 from collector.redact import Redactor, default_redactor
 
 logger = logging.getLogger("watchkeeper.collector")
@@ -120,6 +121,9 @@ def instrument(
 ) -> TracerProvider:
     """Trace every `openai` chat call (and `trace_call` blocks); returns the TracerProvider spans go through.
 
+    The gen_ai.client.* histograms go to `meter_provider` (else the global one); they are recorded from the
+    finished spans in the background, so call `tracer_provider.force_flush()` before reading them.
+
     capture_content: record message content (default: the OTEL_* env var, else off). redact: None/True = the
     built-in patterns, False = none, a list of kind names, or any `str -> str` callable. exporters: any of
     "otlp", "kafka", "azure_monitor", each behind its own bounded batch queue, added to `tracer_provider` when
@@ -148,8 +152,6 @@ def instrument(
         )
         for name in dict.fromkeys(exporters)
     ]
-    for processor in processors:
-        tracer_provider.add_span_processor(processor)
     meter = (meter_provider or metrics.get_meter_provider()).get_meter(
         INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION
     )
@@ -171,6 +173,10 @@ def instrument(
     )
     if telemetry.capture_content:
         telemetry.redact = _redactor(redact)
+    # The histograms are recorded from our finished spans on a worker thread, not on the call path.
+    processors.append(SpanMetricsProcessor(telemetry.duration, telemetry.tokens, INSTRUMENTATION_NAME))
+    for processor in processors:
+        tracer_provider.add_span_processor(processor)
     _STATE.created_provider = created
     _STATE.processors = processors
     if created is not None and _global_provider_unset():

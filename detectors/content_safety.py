@@ -70,6 +70,7 @@ MINOR_TERMS = re.compile(
     r"loli\w*|preteens?|bab(?:y|ies)|toddlers?|infants?|juveniles?|pubescent|prepubescent)\b"
 )  # searched in lower-cased text: 3x faster than re.IGNORECASE, same matches
 NO_MINOR_FACTOR = 0.5
+_SEXUAL, _SEXUAL_MINORS = HEADS.index("sexual"), HEADS.index("sexual_minors")
 
 
 def apply_rules(texts: list[str], probs: np.ndarray) -> np.ndarray:
@@ -206,11 +207,16 @@ class ContentSafetyDetector(Detector):
             return np.zeros((0, len(HEADS)))
         return self.model.score(texts)
 
+    def hits(self, scores: np.ndarray) -> np.ndarray:
+        """Verdicts per head. sexual_minors needs the text to be sexual too (S3 implies S): a sentence about a
+        teenage footballer mentions a minor but must not page anyone."""
+        hits = scores >= self._threshold_row[None, :]
+        hits[:, _SEXUAL_MINORS] &= hits[:, _SEXUAL]
+        return hits
+
     def score_text(self, text: str, prompt: str = "") -> tuple[dict[str, float], bool]:
         row = self.score_texts([text])[0]
-        return {h: float(v) for h, v in zip(HEADS, row, strict=True)}, bool(
-            (row >= self._threshold_row).any()
-        )
+        return {h: float(v) for h, v in zip(HEADS, row, strict=True)}, bool(self.hits(row[None, :]).any())
 
     def observe(self, call: ModelCall) -> list[Finding]:
         return self.observe_batch([call])
@@ -231,7 +237,7 @@ class ContentSafetyDetector(Detector):
         if not jobs:
             return []
         scores = self.score_texts([text for _, _, text in jobs])
-        hits = scores >= self._threshold_row[None, :]
+        hits = self.hits(scores)
         findings: list[Finding] = []
         for (call, source, text), row, hit in zip(jobs, scores, hits, strict=True):
             if hit.any():

@@ -292,3 +292,11 @@ def test_embedding_tier_scores_obvious_and_clean_texts() -> None:
     assert flagged and scores["self_harm"] >= detector.thresholds["self_harm"]
     assert not detector.score_text(CLEAN[0])[1]
     assert detector.observe_batch([make_call(CLEAN[1]), make_call(OBVIOUS["hate"], span="1" * 16)])
+
+
+def test_a_minor_mentioned_in_a_non_sexual_answer_does_not_page() -> None:
+    """sexual_minors is a subset of sexual: mentioning a teenager is not sexual content about a minor."""
+    detector = ContentSafetyDetector()
+    text = "Kylian Mbappé became the second teenager after Pelé to score in a World Cup final."
+    hits = detector.hits(detector.score_texts([text]))[0]
+    assert not hits[HEADS.index("sexual_minors")]

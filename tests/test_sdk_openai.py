@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 
 import collector
@@ -23,6 +25,8 @@ from collector import semconv
 from collector.records import sha256_text
 from tests.support.fake_openai import FINGERPRINT, USAGE_INPUT, USAGE_OUTPUT, FakeOpenAI
 
+METRIC_DURATION = "gen_ai.client.operation.duration"
+METRIC_TOKENS = "gen_ai.client.token.usage"
 SYSTEM = "You are the support bot of ACME. Never discuss politics."
 MESSAGES = [
     {"role": "system", "content": SYSTEM},
@@ -45,6 +49,7 @@ class Traced:
         return spans[0]
 
     def histogram_points(self, name: str) -> list[Any]:
+        self.provider.force_flush()  # the histograms are recorded from finished spans in the background
         data = self.reader.get_metrics_data()
         points = []
         for resource_metrics in data.resource_metrics if data else ():
@@ -318,8 +323,77 @@ def test_metrics_recorded(traced: Traced, client: openai.OpenAI) -> None:
     assert tokens["output"].sum == USAGE_OUTPUT
 
 
+def test_metrics_of_a_stream_and_of_trace_call(traced: Traced, client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="stream-model", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    for _ in stream:
+        pass
+    handle = collector.trace_call(provider="anthropic", model="claude", server_address="h", server_port=9)
+    with handle as call:
+        call.set_usage(input_tokens=7, output_tokens=3)
+        call.set_response(model="claude-1")
+    points = {p.attributes[semconv.REQUEST_MODEL]: p for p in traced.histogram_points(METRIC_DURATION)}
+    assert points["stream-model"].count == 1
+    assert points["claude"].count == 1
+    assert dict(points["claude"].attributes) == {
+        semconv.OPERATION_NAME: "chat",
+        semconv.PROVIDER_NAME: "anthropic",
+        semconv.REQUEST_MODEL: "claude",
+        semconv.RESPONSE_MODEL: "claude-1",
+        semconv.SERVER_ADDRESS: "h",
+        semconv.SERVER_PORT: 9,
+    }
+    claude_tokens = {
+        p.attributes["gen_ai.token.type"]: p.sum
+        for p in traced.histogram_points(METRIC_TOKENS)
+        if p.attributes[semconv.REQUEST_MODEL] == "claude"
+    }
+    assert claude_tokens == {"input": 7, "output": 3}
+
+
+def test_metrics_not_doubled_when_instrumented_again_on_the_same_provider(client: openai.OpenAI) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    try:
+        for _ in range(3):  # each call undoes the previous setup; its processor stays on the provider
+            collector.instrument(tracer_provider=provider, meter_provider=meter_provider, exporters=())
+        client.chat.completions.create(model="m", messages=MESSAGES)
+        [point] = Traced(exporter, reader, provider).histogram_points(METRIC_DURATION)
+        assert point.count == 1
+        assert {p.count for p in Traced(exporter, reader, provider).histogram_points(METRIC_TOKENS)} == {1}
+    finally:
+        collector.uninstrument()
+        meter_provider.shutdown()
+        provider.shutdown()
+
+
+def test_metrics_recorded_for_spans_the_sampler_drops(client: openai.OpenAI) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    collector.instrument(tracer_provider=provider, meter_provider=meter_provider, exporters=())
+    try:
+        client.chat.completions.create(model="m", messages=MESSAGES)
+        traced = Traced(exporter, reader, provider)
+        assert traced.spans() == []
+        [point] = traced.histogram_points(METRIC_DURATION)
+        assert point.count == 1 and point.sum > 0
+        tokens = {p.attributes["gen_ai.token.type"]: p.sum for p in traced.histogram_points(METRIC_TOKENS)}
+        assert tokens == {"input": USAGE_INPUT, "output": USAGE_OUTPUT}
+    finally:
+        collector.uninstrument()
+        meter_provider.shutdown()
+        provider.shutdown()
+
+
 def test_uninstrument_restores_the_client(client: openai.OpenAI) -> None:
-    # Read the class dict: a wrapt wrapper left by another instrumentation returns a new bound object per access.
+    # Read the class dict: a wrapt wrapper left by another instrumentation gives a new bound object each time.
     cls = openai.resources.chat.completions.Completions
     original = cls.__dict__["create"]
     for traced in _traced(capture=False):
@@ -399,3 +473,31 @@ def test_provider_from_client_base_url(base_url: str, provider: str, port: int) 
         endpoint = endpoint_of_client(c)
     assert endpoint.provider == provider
     assert endpoint.port == port
+
+
+def test_span_metrics_worker_records_without_a_flush() -> None:
+    from collector.metrics_from_spans import SpanMetricsProcessor
+
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    meter = meter_provider.get_meter("test")
+    processor = SpanMetricsProcessor(
+        meter.create_histogram(METRIC_DURATION), meter.create_histogram(METRIC_TOKENS), "scope", batch_size=1
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    attributes = {semconv.OPERATION_NAME: "chat", semconv.PROVIDER_NAME: "p", semconv.USAGE_INPUT_TOKENS: 5}
+    provider.get_tracer("other").start_span("not ours", attributes=attributes).end()
+    provider.get_tracer("scope").start_span("chat", attributes=attributes).end()
+    traced = Traced(InMemorySpanExporter(), reader, TracerProvider())  # reads without flushing `provider`
+    try:
+        deadline = time.monotonic() + 30  # a liveness bound, not a speed assertion
+        while not traced.histogram_points(METRIC_TOKENS) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        [point] = traced.histogram_points(METRIC_TOKENS)
+        assert point.sum == 5 and dict(point.attributes)["gen_ai.token.type"] == "input"
+        assert dict(point.attributes)[semconv.REQUEST_MODEL] == ""
+    finally:
+        provider.shutdown()
+        meter_provider.shutdown()
+    assert not processor._thread.is_alive()
