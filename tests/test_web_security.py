@@ -44,3 +44,16 @@ def test_cross_site_state_changes_are_refused(daemon: Daemon) -> None:
     assert _post(url, body, {"Content-Type": "application/json", "Origin": "null"}) == 403
     assert _post(url, body, {"Content-Type": "application/json", "Origin": daemon.web_url}) == 201
     assert _post(url, body, {"Content-Type": "application/json"}) == 201  # API clients send no Origin
+
+
+def test_silence_expires_by_path_or_query(daemon: Daemon) -> None:
+    url = daemon.web_url + "/api/v1/silences"
+    headers = {"Content-Type": "application/json"}
+    ids = []
+    for _ in range(2):
+        req = urllib.request.Request(url, data=json.dumps(SILENCE).encode(), method="POST", headers=headers)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            ids.append(json.loads(resp.read())["id"])
+    for target in (f"{url}/{ids[0]}", f"{url}?id={ids[1]}"):
+        with urllib.request.urlopen(urllib.request.Request(target, method="DELETE"), timeout=10) as resp:
+            assert json.loads(resp.read())["state"] == "expired"

@@ -209,10 +209,14 @@ async def create_silence(request: web.Request) -> web.Response:
 
 
 async def delete_silence(request: web.Request) -> web.Response:
+    """DELETE /api/v1/silences/{id}, or DELETE /api/v1/silences?id=... (both spellings are in use)."""
+    silence_id = request.match_info.get("id") or request.query.get("id")
+    if not silence_id:
+        raise ApiError(400, "bad_request", "name the silence: DELETE /api/v1/silences/{id} or ?id=")
     try:
-        silence = await run_blocking(store_of(request).expire_silence, request.match_info["id"])
+        silence = await run_blocking(store_of(request).expire_silence, silence_id)
     except KeyError:
-        raise ApiError(404, "not_found", f"no silence with id {request.match_info['id']!r}") from None
+        raise ApiError(404, "not_found", f"no silence with id {silence_id!r}") from None
     return web.json_response(silence)
 
 
@@ -251,6 +255,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/findings", list_findings)
     r.add_get("/api/v1/silences", list_silences)
     r.add_post("/api/v1/silences", create_silence)
+    r.add_delete("/api/v1/silences", delete_silence)
     r.add_delete("/api/v1/silences/{id}", delete_silence)
     r.add_get("/api/v1/deadletters", list_dead_letters)
     r.add_post("/api/v1/deadletters/{id}/replay", replay_dead_letter)

@@ -155,6 +155,16 @@ def document() -> dict[str, Any]:
                         }
                     },
                 },
+                "delete": {
+                    "summary": "Expire a silence (same as DELETE /api/v1/silences/{id})",
+                    "parameters": [
+                        {"name": "id", "in": "query", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {"description": "the expired silence"},
+                        "404": {"$ref": "#/components/responses/Error"},
+                    },
+                },
                 "post": {
                     "summary": "Create a silence",
                     "requestBody": {
@@ -235,8 +245,16 @@ def document() -> dict[str, Any]:
                 },
                 "Incident": {
                     "type": "object",
-                    "required": ["id", "status", "severity", "title", "labels",
-                                 "first_seen", "last_seen", "finding_count"],
+                    "required": [
+                        "id",
+                        "status",
+                        "severity",
+                        "title",
+                        "labels",
+                        "first_seen",
+                        "last_seen",
+                        "finding_count",
+                    ],
                     "properties": incident_props,
                 },
                 "Finding": {
