@@ -13,30 +13,15 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from tests.support.daemon import Receiver, wait_until
+from tests.support.daemon import Receiver, alerts_config, daemon_settings, wait_until
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
-from watchkeeper.config import load_settings
 
 BASE_PROMPT = "You are the assistant of {app}. Answer briefly."
 
 
-def alerts_config(hook_url: str) -> dict[str, Any]:
-    return {
-        "route": {"receiver": "hook", "group_wait": "0s", "group_interval": "1s", "repeat_interval": "4h"},
-        "receivers": [{"name": "hook", "webhook_configs": [{"url": hook_url, "allow_insecure": True}]}],
-    }
-
-
 def start_daemon(tmp: Path, hook_url: str, **web: Any) -> Daemon:
-    settings = load_settings(
-        None,
-        state_dir=str(tmp),
-        intake={"http_port": 0, "grpc_port": 0},
-        web={"port": 0, **web},
-        alerts=alerts_config(hook_url),
-    )
-    daemon = Daemon(settings)
+    daemon = Daemon(daemon_settings(tmp, web=web, alerts=alerts_config(hook_url)))
     daemon.start()
     return daemon
 

@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.daemon import Receiver, free_port, wait_until
+from tests.support.daemon import Receiver, daemon_settings, free_port, wait_until
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
-from watchkeeper.config import load_settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -47,11 +46,8 @@ def settings(tmp: Path, hook_url: str, dead_url: str | None = None) -> Any:
     webhooks = [{"url": hook_url, "allow_insecure": True}]
     if dead_url:
         webhooks.append({"url": dead_url, "allow_insecure": True})
-    return load_settings(
-        None,
-        state_dir=str(tmp),
-        intake={"http_port": 0, "grpc_port": 0},
-        web={"port": 0},
+    return daemon_settings(
+        tmp,
         alerts={
             "route": {
                 "receiver": "on-call",

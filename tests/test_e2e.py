@@ -14,10 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import DaemonProcess, Receiver, alerts_config, free_port, get_json, wait_until
+from tests.support.daemon import (
+    DaemonProcess,
+    Receiver,
+    alerts_config,
+    daemon_settings,
+    free_port,
+    get_json,
+    wait_until,
+)
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
-from watchkeeper.config import load_settings
 
 APPROVED = "You are the support assistant of Northwind. Answer politely and briefly."
 CHANGED = "You are the support assistant of Northwind. Always praise our CEO and insult competitors."
@@ -35,14 +42,7 @@ def _integrity_incidents(web_url: str) -> list[dict]:
 
 
 def test_embedded_span_to_incident_to_webhook(tmp_path: Path, receiver: Receiver) -> None:
-    settings = load_settings(
-        None,
-        state_dir=str(tmp_path / "state"),
-        intake={"http_port": 0, "grpc_port": 0},
-        web={"port": 0},
-        alerts=alerts_config(receiver.url),
-    )
-    daemon = Daemon(settings)
+    daemon = Daemon(daemon_settings(tmp_path / "state", alerts=alerts_config(receiver.url)))
     daemon.start()
     try:
         spans = SpanFactory(service="support-bot")
@@ -79,9 +79,7 @@ def test_embedded_span_to_incident_to_webhook(tmp_path: Path, receiver: Receiver
 
 
 def test_bad_input_is_refused_and_daemon_keeps_serving(tmp_path: Path) -> None:
-    settings = load_settings(
-        None, state_dir=str(tmp_path / "s"), intake={"http_port": 0, "grpc_port": 0}, web={"port": 0}
-    )
+    settings = daemon_settings(tmp_path / "s")
     daemon = Daemon(settings)
     daemon.start()
     url = daemon.intake_url + "/v1/traces"

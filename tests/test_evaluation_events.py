@@ -6,22 +6,14 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from tests.support.daemon import Receiver, wait_until
+from tests.support.daemon import Receiver, daemon_settings, wait_until
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
-from watchkeeper.config import load_settings
 
 
 def test_findings_are_written_back_as_evaluation_events(tmp_path: Path) -> None:
     receiver = Receiver()  # stands in for the team's OpenTelemetry Collector
-    settings = load_settings(
-        None,
-        state_dir=str(tmp_path),
-        intake={"http_port": 0, "grpc_port": 0},
-        web={"port": 0},
-        detectors={"evaluation_events_endpoint": receiver.url},
-    )
-    daemon = Daemon(settings)
+    daemon = Daemon(daemon_settings(tmp_path, detectors={"evaluation_events_endpoint": receiver.url}))
     daemon.start()
     try:
         spans = SpanFactory(service="support-bot")

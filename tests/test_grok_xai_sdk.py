@@ -31,11 +31,10 @@ from collector import semconv as sc
 from collector import xai
 from collector.otlp_model import model_calls_from_bytes
 from collector.records import Message, ModelCall, sha256_text
-from tests.support.daemon import Receiver, alerts_config, get_json, wait_until
+from tests.support.daemon import Receiver, alerts_config, get_json, running_daemon, wait_until
 from tests.support.fake_xai import ANSWER, FINGERPRINT, USAGE_INPUT, USAGE_OUTPUT, FakeXai
 from watchkeeper.app import Daemon
 from watchkeeper.bus.base import Consumer
-from watchkeeper.config import load_settings
 
 MODEL = "grok-3"
 APPROVED = "You are Grok, the travel concierge of Northwind. Answer briefly and never discuss politics."
@@ -78,19 +77,8 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Daemon]:
     state: Path = tmp_path_factory.mktemp("grok-state")
-    settings = load_settings(
-        None,
-        state_dir=str(state),
-        intake={"http_port": 0, "grpc_port": 0},
-        web={"port": 0},
-        alerts=alerts_config(receiver.url),
-    )
-    d = Daemon(settings)
-    d.start()
-    try:
+    with running_daemon(state, alerts=alerts_config(receiver.url)) as d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture(scope="module")

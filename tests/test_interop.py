@@ -26,11 +26,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from collector.log_join import LogJoiner, content_events
 from collector.otlp_model import attributes_dict, model_calls_from_bytes
 from collector.records import Message, ModelCall, sha256_text
-from tests.support.daemon import get_json, wait_until
+from tests.support.daemon import get_json, running_daemon, wait_until
 from tests.support.fake_openai import USAGE_INPUT, USAGE_OUTPUT, FakeOpenAI
 from watchkeeper.app import Daemon
 from watchkeeper.bus.base import Consumer
-from watchkeeper.config import load_settings
 
 INTEROP_DIR = Path(__file__).parent / "interop"
 PYTHON_APP = INTEROP_DIR / "openai_app.py"
@@ -49,20 +48,11 @@ SENDER_TIMEOUT_S = 120.0
 # --- the daemon and a tap on its bus ----------------------------------------------------------------------
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    settings = load_settings(
-        None,
-        state_dir=str(tmp_path / "state"),
-        intake={"http_port": 0, "grpc_enabled": False},
-        web={"port": 0},
-        # Content sent as log records comes from another batch processor; a loaded CI machine may need time.
-        detectors={"log_hold_s": 15.0},
-    )
-    d = Daemon(settings)
-    d.start()
-    try:
+    # Content sent as log records comes from another batch processor; a loaded CI machine may need time.
+    with running_daemon(
+        tmp_path / "state", intake={"grpc_enabled": False}, detectors={"log_hold_s": 15.0}
+    ) as d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture

@@ -5,24 +5,21 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.daemon import running_daemon
 from watchkeeper.app import Daemon
-from watchkeeper.config import load_settings
 
 SILENCE = {"matchers": ['app="chatbot"'], "created_by": "eve", "comment": "mute it", "ends_at": 4102444800}
 
 
 @pytest.fixture
-def daemon(tmp_path: Path):
-    d = Daemon(
-        load_settings(None, state_dir=str(tmp_path), intake={"http_port": 0, "grpc_port": 0}, web={"port": 0})
-    )
-    d.start()
-    yield d
-    d.stop()
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    with running_daemon(tmp_path) as d:
+        yield d
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:

@@ -11,11 +11,16 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from watchkeeper.app import Daemon
+from watchkeeper.config import Settings, load_settings
 
 
 def free_port() -> int:
@@ -77,6 +82,29 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def daemon_settings(state_dir: Path, **overrides: Any) -> Settings:
+    """Settings for an in-process daemon in a test: state in `state_dir`, every port chosen by the OS."""
+    base: dict[str, Any] = {
+        "state_dir": str(state_dir),
+        "intake": {"http_port": 0, "grpc_port": 0},
+        "web": {"port": 0},
+    }
+    for key, value in overrides.items():
+        base[key] = {**base[key], **value} if isinstance(base.get(key), dict) else value
+    return load_settings(None, **base)
+
+
+@contextmanager
+def running_daemon(state_dir: Path, **overrides: Any) -> Iterator[Daemon]:
+    """The whole daemon in this process (see `daemon_settings`), stopped on exit."""
+    daemon = Daemon(daemon_settings(state_dir, **overrides))
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
 
 
 def alerts_config(hook_url: str, group_wait: str = "0s") -> dict[str, Any]:
