@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,18 @@ from alerts.routing import Router
 from alerts.store import IncidentStore, StoreError
 
 _STATE_DIR_HELP = "state directory of the daemon (default: $WATCHKEEPER_STATE_DIR or .watchkeeper)"
+
+
+@contextmanager
+def _store(state_dir: str | None) -> Iterator[IncidentStore]:
+    """The incident store of a state dir, closed afterwards; store errors become CLI errors."""
+    store = IncidentStore(_state_dir(state_dir))
+    try:
+        yield store
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
 
 
 def _state_dir(value: str | None) -> Path:
@@ -166,13 +180,8 @@ def silences_add(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--duration") from None
     items = [m for text in matchers for m in split_matchers(text)]
-    store = IncidentStore(_state_dir(state_dir))
-    try:
+    with _store(state_dir) as store:
         silence = store.create_silence(items, start, end, created_by, comment)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
     click.echo(silence["id"])
 
 
@@ -182,11 +191,8 @@ def silences_add(
 @click.option("--state-dir", default=None, help=_STATE_DIR_HELP)
 def silences_list(state: str | None, as_json: bool, state_dir: str | None) -> None:
     """List silences."""
-    store = IncidentStore(_state_dir(state_dir))
-    try:
+    with _store(state_dir) as store:
         items = store.list_silences(state)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
@@ -202,13 +208,8 @@ def silences_list(state: str | None, as_json: bool, state_dir: str | None) -> No
 @click.option("--state-dir", default=None, help=_STATE_DIR_HELP)
 def silences_expire(silence_id: str, state_dir: str | None) -> None:
     """End a silence now."""
-    store = IncidentStore(_state_dir(state_dir))
-    try:
+    with _store(state_dir) as store:
         silence = store.expire_silence(silence_id)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
     click.echo(f"{silence['id']} {silence['state']}")
 
 
@@ -222,11 +223,8 @@ def deadletters() -> None:
 @click.option("--state-dir", default=None, help=_STATE_DIR_HELP)
 def deadletters_list(as_json: bool, state_dir: str | None) -> None:
     """List dead letters, newest first."""
-    store = IncidentStore(_state_dir(state_dir))
-    try:
+    with _store(state_dir) as store:
         items = store.list_dead_letters(limit=1000)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
@@ -242,11 +240,6 @@ def deadletters_list(as_json: bool, state_dir: str | None) -> None:
 @click.option("--state-dir", default=None, help=_STATE_DIR_HELP)
 def deadletters_replay(notification_id: str, state_dir: str | None) -> None:
     """Queue a dead letter again (refused if a later notification for its incident was delivered)."""
-    store = IncidentStore(_state_dir(state_dir))
-    try:
+    with _store(state_dir) as store:
         item = store.replay_dead_letter(notification_id)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
     click.echo(f"{item['id']} {item['status']}" + (f": {item['reason']}" if item["reason"] else ""))
