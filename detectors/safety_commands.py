@@ -66,6 +66,7 @@ def model_card(metrics: dict[str, Any]) -> str:
         severities={k: v.value for k, v in DEFAULT_SEVERITY.items()},
         uses={ds.OPENAI_FILE: "labels of every category but extremism (training + cross-validation)"},
         references=REFERENCES,
+        best_any=max(ev["auprc_cv5"]["any"] for ev in metrics["evaluation"].values()),
         fmt=lambda v: "n/a" if v is None else f"{v:.3f}",
     )
 

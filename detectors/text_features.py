@@ -55,7 +55,6 @@ class HashedTextFeatures:
         return sp.hstack([self._words.transform(texts), self._chars.transform(texts)], format="csr")
 
 
-
 _WHITESPACE = re.compile(r"\s\s+")
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
 
@@ -101,6 +100,7 @@ class ByteGramHasher:
         indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(docs)))))
         data = np.ones(len(keys), dtype=np.float32)
         return sp.csr_matrix((data, cols, indptr), shape=(len(docs), self.n_hash))
+
 
 def split_sentences(text: str) -> list[str]:
     """Sentences (or lines) of a text, stripped, for picking the excerpt that explains a finding."""
@@ -166,18 +166,6 @@ class LinearHeads:
             bias=arrays[f"{prefix}bias"].astype(np.float32),
             n_features=int(arrays[f"{prefix}n_features"][0]),
         )
-
-
-@dataclass
-class DenseHeads:
-    """Logistic heads over sentence embeddings (the optional embedding tier)."""
-
-    names: list[str]
-    weights: np.ndarray  # (d, H)
-    bias: np.ndarray  # (H,)
-
-    def predict_proba(self, emb: np.ndarray) -> np.ndarray:
-        return sigmoid(emb @ self.weights + self.bias[None, :])
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:

@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import normalize
+from sklearn.svm import SVC
 
 from detectors.content_safety import (
     EMBEDDING_FILE,
@@ -29,9 +30,9 @@ from detectors.content_safety import (
     HEADS,
     THRESHOLDS_FILE,
     apply_rules,
-    load_encoder,
 )
-from detectors.text_features import DenseHeads, HashedTextFeatures, LinearHeads
+from detectors.embedding_features import KernelHeads, WindowEmbedder, WindowFeatures
+from detectors.text_features import HashedTextFeatures, LinearHeads
 from detectors.training import data as ds
 
 
@@ -40,7 +41,8 @@ class TrainOptions:
     c_fast: float = 8.0  # inverse L2 strength of the n-gram heads
     nb_alpha: float = 0.5  # Naive-Bayes smoothing of the log-count ratios
     min_df: int = 2  # features seen fewer times are dropped (smaller artifact, less noise)
-    c_embedding: float = 2.0
+    c_embedding: float = 1.0  # RBF-SVM soft margin of the kernel heads
+    gamma_embedding: float = 1.0  # RBF width; the features have unit length, so 1.0 is sklearn's "scale"
     fp_budget: float = 0.001  # per head, share of clean calibration answers allowed above the threshold
     folds: int = 5
     seed: int = 0
@@ -90,19 +92,28 @@ def fit_linear_heads(x: sp.csr_matrix, labels: np.ndarray, opts: TrainOptions) -
     return LinearHeads(list(HEADS), columns.astype(np.int64), ratios, weights, bias, x.shape[1])
 
 
-def fit_dense_heads(emb: np.ndarray, labels: np.ndarray, opts: TrainOptions) -> DenseHeads:
-    weights = np.zeros((emb.shape[1], len(HEADS)), dtype=np.float32)
-    bias = np.zeros(len(HEADS), dtype=np.float32)
+def fit_kernel_heads(emb: np.ndarray, labels: np.ndarray, opts: TrainOptions) -> KernelHeads:
+    """One class-balanced RBF-SVM per head (nan rows left out); the heads share one stored support set."""
+    duals: dict[int, dict[int, float]] = {}
+    intercept = np.zeros(len(HEADS), dtype=np.float32)
     for h in range(len(HEADS)):
-        known = ~np.isnan(labels[:, h])
+        known = np.flatnonzero(~np.isnan(labels[:, h]))
         y = labels[known, h].astype(int)
-        if y.min() == y.max():
-            bias[h] = 10.0 if y.max() == 1 else -10.0
+        if y.size == 0 or y.min() == y.max():  # unlabelled or one class only: constant score
+            intercept[h] = 10.0 if y.size and y.max() == 1 else -10.0
             continue
-        lr = LogisticRegression(C=opts.c_embedding, max_iter=3000, class_weight="balanced").fit(emb[known], y)
-        weights[:, h] = lr.coef_[0]
-        bias[h] = lr.intercept_[0]
-    return DenseHeads(list(HEADS), weights, bias)
+        svm = SVC(C=opts.c_embedding, kernel="rbf", gamma=opts.gamma_embedding, class_weight="balanced")
+        svm.fit(emb[known], y)
+        duals[h] = dict(zip(known[svm.support_].tolist(), svm.dual_coef_[0].tolist(), strict=True))
+        intercept[h] = svm.intercept_[0]
+    rows = sorted({i for per_head in duals.values() for i in per_head})
+    where = {row: k for k, row in enumerate(rows)}
+    dual = np.zeros((len(rows), len(HEADS)), dtype=np.float32)
+    for h, per_head in duals.items():
+        for row, coef in per_head.items():
+            dual[where[row], h] = coef
+    vectors = emb[rows].astype(np.float16) if rows else np.zeros((0, emb.shape[1]), dtype=np.float16)
+    return KernelHeads(list(HEADS), vectors, dual, intercept, opts.gamma_embedding)
 
 
 @dataclass
@@ -117,14 +128,15 @@ class Scorer:
         self,
         rows: ds.LabelledTexts,
         x: sp.csr_matrix,
-        emb: np.ndarray | None,
+        emb: WindowFeatures | None,
         train: np.ndarray,
         test: np.ndarray,
     ) -> np.ndarray:
         probs = fit_linear_heads(x[train], rows.labels[train], self.opts).predict_proba(x[test])
         if self.tier == "embedding" and emb is not None:
-            dense = fit_dense_heads(emb[train], rows.labels[train], self.opts).predict_proba(emb[test])
-            probs = (1.0 - EMBEDDING_WEIGHT) * probs + EMBEDDING_WEIGHT * dense
+            heads = fit_kernel_heads(emb.texts[train], rows.labels[train], self.opts)
+            kernel = heads.score(emb.subset(test))
+            probs = (1.0 - EMBEDDING_WEIGHT) * probs + EMBEDDING_WEIGHT * kernel
         return apply_rules([rows.texts[i] for i in test], probs)
 
 
@@ -136,7 +148,7 @@ def strat_key(rows: ds.LabelledTexts) -> np.ndarray:
 
 
 def out_of_fold(
-    scorer: Scorer, rows: ds.LabelledTexts, x: sp.csr_matrix, emb: np.ndarray | None
+    scorer: Scorer, rows: ds.LabelledTexts, x: sp.csr_matrix, emb: WindowFeatures | None
 ) -> np.ndarray:
     oof = np.zeros((len(rows), len(HEADS)))
     folds = StratifiedKFold(scorer.opts.folds, shuffle=True, random_state=scorer.opts.seed)
@@ -161,18 +173,15 @@ def choose_thresholds(oof: np.ndarray, rows: ds.LabelledTexts, opts: TrainOption
     return out
 
 
-_EMBED_CACHE: dict[str, np.ndarray] = {}
+_EMBED_CACHE: dict[str, WindowFeatures] = {}
 
 
-def embed(texts: list[str]) -> np.ndarray:
-    """Sentence embeddings, memoized per text list: train + evaluate in one run encode once (slow on CPU)."""
+def embed(texts: list[str]) -> WindowFeatures:
+    """Window embeddings, memoized per text list: train + evaluate in one run encode once (slow on CPU)."""
     key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()
     if key not in _EMBED_CACHE:
-        encoder = load_encoder()
         _EMBED_CACHE.clear()
-        _EMBED_CACHE[key] = np.asarray(
-            encoder.encode(texts, batch_size=32, normalize_embeddings=True), dtype=np.float32
-        )
+        _EMBED_CACHE[key] = WindowEmbedder().transform(texts)
     return _EMBED_CACHE[key]
 
 
@@ -209,8 +218,8 @@ def train_artifacts(
     heads = fit_linear_heads(x, rows.labels, opts)
     np.savez_compressed(out_dir / FAST_FILE, **heads.to_arrays(""))
     if emb is not None:
-        dense = fit_dense_heads(emb, rows.labels, opts)
-        np.savez_compressed(out_dir / EMBEDDING_FILE, weights=dense.weights, bias=dense.bias)
+        kernel = fit_kernel_heads(emb.texts, rows.labels, opts)
+        np.savez_compressed(out_dir / EMBEDDING_FILE, **kernel.to_arrays())
     (out_dir / THRESHOLDS_FILE).write_text(json.dumps(thresholds, indent=2) + "\n")
     counts = {
         head: {
