@@ -1,11 +1,13 @@
 """The detectors stage: spans (and content log events) from the bus -> ModelCalls -> detectors -> findings.
 
-At-least-once: the input position is committed only after the findings are published and detector state
-is flushed; calls still waiting for their log events are persisted with the state, so a crash loses none.
+At-least-once: the input position is committed only after the findings (and dead letters) are published and
+detector state is flushed; calls still waiting for their log events are persisted with the state, so a crash
+loses none. Records that cannot be decoded, and calls a detector raised on, go to the dead-letter topic.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -26,6 +28,7 @@ from watchkeeper.bus.base import Bus, BusError, Consumer, Producer, Record
 log = logging.getLogger("watchkeeper.detectors")
 
 PENDING_KEY = "pending_calls"
+DETECTOR_FAILURE = "detector_failure"
 LAG_EVERY_S = 10.0
 
 
@@ -76,18 +79,31 @@ class DetectorsStage:
             self.evaluation_events.close()
 
     # -- processing ------------------------------------------------------------------------------
-    def analyze(self, calls: list[ModelCall]) -> list[Finding]:
-        """Run every detector over a batch; one failing detector never stops the others."""
+    def analyze(self, calls: list[ModelCall]) -> tuple[list[Finding], list[tuple[bytes | None, bytes]]]:
+        """Run every detector over a batch: (findings, dead letters).
+
+        One failing detector never stops the others, and never stalls the stream (a retry would fail the same
+        way); the calls it could not analyze go to the dead-letter topic with its name and the error, so they
+        can be analyzed again once it is fixed.
+        """
         findings: list[Finding] = []
+        dead: list[tuple[bytes | None, bytes]] = []
         for detector in self.detectors:
             started = time.perf_counter()
             try:
                 findings.extend(detector.observe_batch(calls))
             except Exception as exc:  # a detector bug must not stall the pipeline
                 metrics.DETECTOR_ERRORS.labels(detector.name).inc()
-                log.exception("detector %s failed on a batch of %d calls: %s", detector.name, len(calls), exc)
+                log.exception(
+                    "detector %s failed on a batch of %d calls (%s); the calls are kept in %s",
+                    detector.name,
+                    len(calls),
+                    exc,
+                    self.topics.deadletter,
+                )
+                dead.extend(detector_failure(detector.name, exc, call) for call in calls)
             metrics.DETECTOR_SECONDS.labels(detector.name).observe(time.perf_counter() - started)
-        return findings
+        return findings, dead
 
     def _decode(self, records: list[Record]) -> tuple[list[ModelCall], list[tuple[bytes | None, bytes]]]:
         calls: list[ModelCall] = []
@@ -151,7 +167,8 @@ class DetectorsStage:
         calls, dead = self._decode(records)
         if not records and not calls:
             return
-        findings = self.analyze(calls) if calls else []
+        findings, failed = self.analyze(calls) if calls else ([], [])
+        dead.extend(failed)
         for call in calls:
             metrics.CALLS_TRACED.labels(call.service, call.provider).inc()
         if dead:
@@ -174,6 +191,19 @@ class DetectorsStage:
         if now - self._lag_at >= LAG_EVERY_S:  # a lag query costs broker round trips: sample it
             self._lag_at = now
             metrics.BUS_LAG.labels(self.group).set(consumer.lag())
+
+
+def detector_failure(detector: str, exc: Exception, call: ModelCall) -> tuple[bytes, bytes]:
+    """A dead letter for one call a detector could not analyze: JSON, keyed `detector:<name>` (records that
+    could not be decoded at all keep their original key and bytes)."""
+    envelope = {
+        "kind": DETECTOR_FAILURE,
+        "detector": detector,
+        "error": f"{type(exc).__name__}: {exc}",
+        "failed_at": time.time(),
+        "call": call.to_dict(),
+    }
+    return f"detector:{detector}".encode(), json.dumps(envelope, default=str).encode()
 
 
 def _close_quietly(resource: Consumer | Producer | None) -> None:
