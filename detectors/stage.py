@@ -83,8 +83,8 @@ class DetectorsStage:
         """Run every detector over a batch: (findings, dead letters).
 
         One failing detector never stops the others, and never stalls the stream (a retry would fail the same
-        way); the calls it could not analyze go to the dead-letter topic with its name and the error, so they
-        can be analyzed again once it is fixed.
+        way); the calls it could not analyze go to the dead-letter topic with its name and the error, so none
+        is silently left unanalyzed.
         """
         findings: list[Finding] = []
         dead: list[tuple[bytes | None, bytes]] = []
