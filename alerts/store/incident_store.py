@@ -1,0 +1,61 @@
+"""`IncidentStore`: the concerns of this package composed into the one object the stage and the API use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from alerts.clock import Clock, SystemClock
+from alerts.config import AlertsConfig
+from alerts.inhibition import Inhibitor
+from alerts.routing import Router
+from alerts.store.database import StoreBase
+from alerts.store.ingest import IngestMixin
+from alerts.store.lifecycle import LifecycleMixin
+from alerts.store.outbox import OutboxMixin
+from alerts.store.queries import QueriesMixin
+from alerts.store.retention import RetentionMixin
+from alerts.store.scheduling import SchedulingMixin
+from alerts.store.schema import DB_NAME, SCHEMA
+from alerts.store.silences import SilencesMixin
+
+
+class IncidentStore(
+    IngestMixin,
+    SchedulingMixin,
+    LifecycleMixin,
+    OutboxMixin,
+    SilencesMixin,
+    QueriesMixin,
+    RetentionMixin,
+    StoreBase,
+):
+    """All alerts state. `channel_kinds` maps receiver -> channel kinds, for the rows a flush must write."""
+
+    def __init__(
+        self,
+        state_dir: Path | str,
+        cfg: AlertsConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        channel_kinds: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.cfg = cfg if cfg is not None else AlertsConfig()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.path = Path(state_dir) / DB_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.router = Router(self.cfg.route)
+        self.inhibitor = Inhibitor(self.cfg.inhibit_rules)
+        self.channel_kinds = {k: list(v) for k, v in (channel_kinds or {}).items()}
+        self._local = threading.local()
+        self._conns = []
+        self._conns_lock = threading.Lock()
+        self._lock = threading.RLock()  # one writer at a time; also guards the open-incident cache
+        with self._conn() as db:
+            db.executescript(SCHEMA)
+        self._open = {}  # group_key -> open incident
+        self._open_by_id = {}
+        self._silences_cache = None
+        self._load_open()
+        self.refresh_gauges()

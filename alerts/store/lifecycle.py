@@ -1,0 +1,105 @@
+"""Incident lifecycle: acknowledge and resolve, each announced to the channels that saw the trigger."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from alerts.incidents import OpenIncident
+from alerts.model import Event, Status
+from alerts.store.database import StoreBase
+from alerts.store.errors import InvalidTransition, NotFound
+from alerts.store.rows import target_from_row
+
+
+class LifecycleMixin(StoreBase):
+    """triggered -> acknowledged -> resolved; a resolved incident is never reopened."""
+
+    def acknowledge(self, incident: str, by: str, comment: str = "") -> dict[str, Any]:
+        with self._lock:
+            inc = self._open_by_id.get(incident)
+            if inc is None:
+                self._raise_unknown_or_closed(incident, "acknowledge")
+            assert inc is not None
+            if inc.status == Status.acknowledged:
+                raise InvalidTransition(
+                    f"incident {incident} is already acknowledged by {inc.acknowledged_by}"
+                )
+            now = self.clock.now()
+            with self._tx() as db:
+                inc.status = Status.acknowledged
+                inc.acknowledged_by = by
+                inc.acknowledged_at = now
+                db.execute(
+                    "UPDATE incidents SET status=?, acknowledged_by=?, acknowledged_at=?, comment=?, "
+                    "updated_at=? WHERE id=?",
+                    (inc.status.value, by, now, comment, now, inc.id),
+                )
+                self._announce_change(db, inc, Event.acknowledge, now, status=Status.acknowledged)
+        self.refresh_gauges()
+        return self.get_incident(incident) or {}
+
+    def resolve(self, incident: str, by: str, comment: str = "") -> dict[str, Any]:
+        with self._lock:
+            inc = self._open_by_id.get(incident)
+            if inc is None:
+                self._raise_unknown_or_closed(incident, "resolve")
+            assert inc is not None
+            self._resolve(inc, by=by, comment=comment, now=self.clock.now())
+        return self.get_incident(incident) or {}
+
+    def _raise_unknown_or_closed(self, incident: str, action: str) -> None:
+        row = self._conn().execute("SELECT status FROM incidents WHERE id=?", (incident,)).fetchone()
+        if row is None:
+            raise NotFound(f"no incident with id {incident!r}")
+        raise InvalidTransition(
+            f"cannot {action} incident {incident}: it is {row['status']} "
+            "(a resolved incident is never reopened; a new finding starts a new incident)"
+        )
+
+    def _resolve(self, inc: OpenIncident, *, by: str, comment: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE incidents SET status=?, resolved_at=?, resolved_by=?, comment=?, updated_at=? "
+                "WHERE id=?",
+                (Status.resolved.value, now, by, comment, now, inc.id),
+            )
+            self._announce_change(db, inc, Event.resolve, now, status=Status.resolved, resolved_at=now)
+            db.execute("UPDATE targets SET next_flush_at=NULL WHERE incident_id=?", (inc.id,))
+        inc.status = Status.resolved
+        self._open.pop(inc.group_key, None)
+        self._open_by_id.pop(inc.id, None)
+        self.refresh_gauges()
+
+    def _announce_change(
+        self,
+        db: sqlite3.Connection,
+        inc: OpenIncident,
+        event: Event,
+        now: float,
+        *,
+        status: Status,
+        resolved_at: float | None = None,
+    ) -> None:
+        """Acknowledge/resolve go only to the channels that were told about the incident (its trigger row)."""
+        for row in db.execute("SELECT * FROM targets WHERE incident_id=?", (inc.id,)).fetchall():
+            target = target_from_row(row)
+            if event == Event.resolve and not target.send_resolved:
+                continue
+            channels = [
+                (r[0], r[1])
+                for r in db.execute(
+                    "SELECT DISTINCT channel_idx, channel FROM outbox WHERE incident_id=? AND receiver=? "
+                    "AND event='trigger' AND status IN ('pending','sent','dead') ORDER BY channel_idx",
+                    (inc.id, target.receiver),
+                )
+            ]
+            if not channels:
+                continue
+            self._enqueue(
+                db, target, inc, event, now, status=status, resolved_at=resolved_at, channels=channels
+            )
+            db.execute(
+                "UPDATE targets SET seq=? WHERE incident_id=? AND receiver=?",
+                (target.seq, inc.id, target.receiver),
+            )
