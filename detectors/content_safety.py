@@ -127,7 +127,7 @@ class SafetyModel:
         probs = self.fast.predict_proba(self.features.transform(texts))  # type: ignore[union-attr]
         if self.tier == "embedding" and self.embedding is not None:
             if self.embedder is None:
-                self.embedder = WindowEmbedder()
+                self.embedder = WindowEmbedder()  # load_model builds it; this only serves hand-built models
             kernel = self.embedding.score(self.embedder.transform(texts))
             probs = (1.0 - EMBEDDING_WEIGHT) * probs + EMBEDDING_WEIGHT * kernel
         return apply_rules(texts, probs)
@@ -154,7 +154,8 @@ def load_model(tier: str = "fast", artifacts_dir: Path | None = None) -> SafetyM
             raise artifact_error(root / EMBEDDING_FILE, f"lacks array {exc}") from exc
         except ValueError as exc:
             raise artifact_error(root / EMBEDDING_FILE, str(exc)) from exc
-    return SafetyModel(tier=tier, fast=fast, thresholds=thresholds, embedding=embedding)
+    embedder = WindowEmbedder() if embedding is not None else None  # load the encoder now, not on a call
+    return SafetyModel(tier=tier, fast=fast, thresholds=thresholds, embedding=embedding, embedder=embedder)
 
 
 def _checked(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ embedding (model card). Weights come from the installed package, never downloade
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,9 @@ WINDOW_TOKENS = 128  # tokens per window, special tokens included
 WINDOW_STRIDE = 16  # tokens shared by consecutive windows, so no phrase is cut in two unseen halves
 MIDDLE_LAYERS = (3, 4, 5, 6)  # hidden_states indices; 6 is the last layer of MiniLM-L6
 BATCH_WINDOWS = 32
+MAX_WINDOWS = 32  # per text (~3,600 tokens, ~14 KB): bounds the cost of one huge answer for the whole stream
 N_BLOCKS = 1 + len(MIDDLE_LAYERS)
+FEATURE_DIM = 2 * 384
 
 
 def load_encoder() -> Any:
@@ -46,13 +48,21 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
 
 
-@dataclass
 class WindowEmbedder:
-    """Texts -> (n, 768) float32 features of unit length; see the module docstring."""
+    """Texts -> (n, 768) float32 features of unit length; see the module docstring.
 
-    _encoder: Any = field(default=None, repr=False)
+    The encoder loads when the embedder is built: a missing extra fails at startup, not on the first call.
+    A text longer than MAX_WINDOWS windows is read at its first and last MAX_WINDOWS / 2 windows; the fast
+    half of the tier's blend still reads all of it.
+    """
+
+    def __init__(self) -> None:
+        self._encoder = load_encoder()
 
     def transform(self, texts: list[str]) -> WindowFeatures:
+        if not texts:
+            empty = np.zeros((0, FEATURE_DIM), dtype=np.float32)
+            return WindowFeatures(empty, empty, np.zeros(0, dtype=np.int64))
         per_window, owner = self.windows(texts)
         sums = np.zeros((len(texts), N_BLOCKS, per_window.shape[2]), dtype=np.float32)
         np.add.at(sums, owner, per_window)
@@ -62,8 +72,6 @@ class WindowEmbedder:
         """(w, N_BLOCKS, 384) unit-length pooled layers of every window, and the text index of each window."""
         import torch
 
-        if self._encoder is None:
-            self._encoder = load_encoder()
         tokenizer = self._encoder.tokenizer
         model = self._encoder[0].auto_model
         model.eval()
@@ -76,7 +84,9 @@ class WindowEmbedder:
             padding=False,
         )
         owner = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
-        ids: list[list[int]] = enc["input_ids"]
+        keep = _capped(owner)
+        owner = owner[keep]
+        ids: list[list[int]] = [enc["input_ids"][i] for i in keep]
         per_window = np.zeros((len(ids), N_BLOCKS, 384), dtype=np.float32)
         order = np.argsort([len(w) for w in ids], kind="stable")  # similar lengths batch with little padding
         with torch.inference_mode():
@@ -88,6 +98,14 @@ class WindowEmbedder:
                 pooled = [(out.hidden_states[k] * mask).sum(1) / mask.sum(1) for k in (6, *MIDDLE_LAYERS)]
                 per_window[chunk] = _unit(torch.stack(pooled, dim=1).numpy())
         return per_window, owner
+
+
+def _capped(owner: np.ndarray) -> np.ndarray:
+    """Indices of the windows to read: all of a text's, or its first and last MAX_WINDOWS / 2."""
+    rank = np.arange(len(owner)) - np.searchsorted(owner, owner)  # window number within its text
+    count = np.bincount(owner)[owner]
+    half = MAX_WINDOWS // 2
+    return np.flatnonzero((count <= MAX_WINDOWS) | (rank < half) | (rank >= count - half))
 
 
 def combine(blocks: np.ndarray) -> np.ndarray:
@@ -157,11 +175,15 @@ class KernelHeads:
     @classmethod
     def from_arrays(cls, names: list[str], arrays: dict[str, np.ndarray]) -> KernelHeads:
         vectors, dual = arrays["vectors"], arrays["dual"]
+        if vectors.ndim != 2 or vectors.shape[1] != FEATURE_DIM:
+            raise ValueError(f"vectors have shape {vectors.shape}, expected (m, {FEATURE_DIM})")
         if dual.shape != (len(vectors), len(names)) or arrays["intercept"].shape != (len(names),):
             raise ValueError(
                 f"dual {dual.shape} / intercept {arrays['intercept'].shape} do not match "
                 f"{len(vectors)} vectors and {len(names)} heads"
             )
+        if not float(arrays["gamma"]) > 0:
+            raise ValueError(f"gamma is {float(arrays['gamma'])}, expected > 0")
         return cls(
             names,
             vectors,

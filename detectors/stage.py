@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
@@ -83,11 +85,11 @@ class DetectorsStage:
         """Run every detector over a batch: (findings, dead letters).
 
         One failing detector never stops the others, and never stalls the stream (a retry would fail the same
-        way); the calls it could not analyze go to the dead-letter topic with its name and the error, so none
-        is silently left unanalyzed.
+        way); each call a detector could not analyze becomes one dead letter naming the detectors and errors,
+        so none is silently left unanalyzed.
         """
         findings: list[Finding] = []
-        dead: list[tuple[bytes | None, bytes]] = []
+        failures: dict[int, list[dict[str, str]]] = {}
         for detector in self.detectors:
             started = time.perf_counter()
             try:
@@ -101,9 +103,12 @@ class DetectorsStage:
                     exc,
                     self.topics.deadletter,
                 )
-                dead.extend(detector_failure(detector.name, exc, call) for call in calls)
+                error = {"detector": detector.name, "error": f"{type(exc).__name__}: {exc}"}
+                for i, call in enumerate(calls):
+                    if detector.applies_to(call):
+                        failures.setdefault(i, []).append(error)
             metrics.DETECTOR_SECONDS.labels(detector.name).observe(time.perf_counter() - started)
-        return findings, dead
+        return findings, [detector_failure(calls[i], errors) for i, errors in failures.items()]
 
     def _decode(self, records: list[Record]) -> tuple[list[ModelCall], list[tuple[bytes | None, bytes]]]:
         calls: list[ModelCall] = []
@@ -168,11 +173,8 @@ class DetectorsStage:
         if not records and not calls:
             return
         findings, failed = self.analyze(calls) if calls else ([], [])
-        dead.extend(failed)
         for call in calls:
             metrics.CALLS_TRACED.labels(call.service, call.provider).inc()
-        if dead:
-            producer.publish(self.topics.deadletter, dead)
         if findings:
             # Keyed by app, like the spans: one app's findings stay in order on one partition.
             producer.publish(
@@ -182,6 +184,8 @@ class DetectorsStage:
                 metrics.FINDINGS.labels(f.detector, f.severity.value).inc()
             if self.evaluation_events is not None:
                 self.evaluation_events.emit(findings)
+        if dead or failed:  # after the findings; a replayed batch repeats letters under the same id
+            producer.publish(self.topics.deadletter, dead + failed)
         self._stage_state.put(PENDING_KEY, [c.to_dict() for c in self.joiner.pending()])
         self.state_db.flush()
         consumer.commit()
@@ -193,17 +197,31 @@ class DetectorsStage:
             metrics.BUS_LAG.labels(self.group).set(consumer.lag())
 
 
-def detector_failure(detector: str, exc: Exception, call: ModelCall) -> tuple[bytes, bytes]:
-    """A dead letter for one call a detector could not analyze: JSON, keyed `detector:<name>` (records that
-    could not be decoded at all keep their original key and bytes)."""
+def detector_failure(call: ModelCall, errors: list[dict[str, str]]) -> tuple[bytes, bytes]:
+    """The dead letter of one call that detectors could not analyze: strict JSON (non-finite numbers become
+    null), keyed and identified by the span, so a reader can deduplicate letters of a replayed batch. Records
+    that could not be decoded at all keep their original key and bytes instead."""
+    span_id = f"{call.trace_id}:{call.span_id}"
     envelope = {
         "kind": DETECTOR_FAILURE,
-        "detector": detector,
-        "error": f"{type(exc).__name__}: {exc}",
+        "id": span_id,
+        "failures": errors,
         "failed_at": time.time(),
-        "call": call.to_dict(),
+        "call": _strict_json(call.to_dict()),
     }
-    return f"detector:{detector}".encode(), json.dumps(envelope, default=str).encode()
+    return f"{DETECTOR_FAILURE}:{span_id}".encode(), json.dumps(envelope, allow_nan=False).encode()
+
+
+def _strict_json(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(v) for v in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
 
 
 def _close_quietly(resource: Consumer | Producer | None) -> None:

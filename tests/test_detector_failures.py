@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from collector.records import ModelCall
+from detectors.stage import detector_failure
 from tests.support.daemon import daemon_settings, get_json, wait_until
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
@@ -17,28 +22,32 @@ def _dead_letters(daemon: Daemon, reader: Any) -> list[tuple[bytes | None, dict[
     return [(r.key, json.loads(r.value)) for r in reader.poll(100, timeout_s=0.5)]
 
 
-def test_calls_a_failing_detector_could_not_analyze_go_to_the_dead_letter_topic(tmp_path: Path) -> None:
+def test_calls_failing_detectors_could_not_analyze_go_to_the_dead_letter_topic(tmp_path: Path) -> None:
     daemon = Daemon(daemon_settings(tmp_path / "state"))
     daemon.start()
     reader = daemon.bus.consumer("dead-letter-reader", [daemon.settings.bus.topics.deadletter])
     try:
         stage = daemon.detectors
-        broken = next(d for d in stage.detectors if d.name == "content_safety")
 
         def explode(calls: list[Any]) -> list[Any]:
             raise RuntimeError("model file vanished")
 
-        broken.observe_batch = explode  # type: ignore[method-assign]
+        for name in ("content_safety", "drift"):
+            detector = next(d for d in stage.detectors if d.name == name)
+            detector.observe_batch = explode  # type: ignore[method-assign]
         spans = SpanFactory(service="billing-bot")
-        assert export(daemon.intake_url, [spans.chat("You are a billing assistant.", answer=SECRET_ANSWER)])
+        span = spans.chat("You are a billing assistant.", answer=SECRET_ANSWER)
+        assert export(daemon.intake_url, [span])
 
         letters: list[tuple[bytes | None, dict[str, Any]]] = []
         wait_until(lambda: letters.extend(_dead_letters(daemon, reader)) or letters, 30, what="dead letter")
+        assert len(letters) == 1, "one letter per call, however many detectors failed on it"
         key, envelope = letters[0]
-        assert key == b"detector:content_safety"
-        assert envelope["kind"] == "detector_failure"
-        assert envelope["detector"] == "content_safety"
-        assert envelope["error"] == "RuntimeError: model file vanished"
+        span_id = f"{span.context.trace_id:032x}:{span.context.span_id:016x}"
+        assert key == f"detector_failure:{span_id}".encode()
+        assert envelope["kind"] == "detector_failure" and envelope["id"] == span_id
+        assert sorted(f["detector"] for f in envelope["failures"]) == ["content_safety", "drift"]
+        assert {f["error"] for f in envelope["failures"]} == {"RuntimeError: model file vanished"}
         assert envelope["call"]["service"] == "billing-bot"
         assert envelope["call"]["output_text"] == SECRET_ANSWER
 
@@ -55,3 +64,19 @@ def test_calls_a_failing_detector_could_not_analyze_go_to_the_dead_letter_topic(
     finally:
         reader.close()
         daemon.stop()
+
+
+def test_a_dead_letter_is_strict_json_even_for_non_finite_numbers() -> None:
+    call = ModelCall(
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        service="app",
+        start_time_ns=1,
+        duration_ms=math.inf,
+        request_params={"temperature": math.nan, "stop": ["x"]},
+    )
+    key, value = detector_failure(call, [{"detector": "operational", "error": "ValueError: nan"}])
+    envelope = json.loads(value, parse_constant=lambda name: pytest.fail(f"non-JSON constant {name}"))
+    assert key == b"detector_failure:" + b"a" * 32 + b":" + b"b" * 16
+    assert envelope["call"]["duration_ms"] is None
+    assert envelope["call"]["request_params"] == {"temperature": None, "stop": ["x"]}

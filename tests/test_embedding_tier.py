@@ -7,17 +7,23 @@ import pytest
 from sklearn.svm import SVC
 
 from detectors.content_safety import ARTIFACTS_DIR, HEADS, ContentSafetyDetector, ContentSafetySettings
-from detectors.embedding_features import KernelHeads, WindowEmbedder, WindowFeatures
+from detectors.embedding_features import (
+    FEATURE_DIM,
+    MAX_WINDOWS,
+    KernelHeads,
+    WindowEmbedder,
+    WindowFeatures,
+)
 from detectors.text_features import ArtifactError
 from detectors.training.content_safety import TrainOptions, embedding_available, fit_kernel_heads
 
 
-def _blobs(n: int = 240, d: int = 24, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def _blobs(n: int = 240, d: int = FEATURE_DIM, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     labels = np.full((n, len(HEADS)), np.nan)
-    labels[:, 0] = (x[:, 0] > 0.1).astype(float)  # hate: one direction
+    labels[:, 0] = (x[:, 0] > 0).astype(float)  # hate: one direction
     labels[: n // 2, 1] = (x[: n // 2, 1] * x[: n // 2, 2] > 0).astype(float)  # harassment: half labelled
     labels[:, -1] = np.maximum(labels[:, 0], np.nan_to_num(labels[:, 1]))
     return x, labels
@@ -36,8 +42,8 @@ def test_stored_kernel_heads_reproduce_the_fitted_svms() -> None:
         svm = SVC(C=opts.c_embedding, gamma=opts.gamma_embedding, class_weight="balanced")
         svm.fit(x[known], labels[known, h].astype(int))
         np.testing.assert_allclose(margins[:, h], svm.decision_function(probe), atol=2e-3)
-    # a head without labels scores a constant, never a crash
-    assert np.ptp(margins[:, 2]) == 0.0
+    # a head without labels scores a constant "no", never a crash
+    assert np.ptp(margins[:, 2]) == 0.0 and margins[0, 2] < 0
 
 
 def test_a_text_scores_as_its_worst_window_and_subsets_keep_their_windows() -> None:
@@ -74,6 +80,39 @@ def test_corrupt_embedding_artifact_names_the_file_and_the_rebuild(tmp_path) -> 
     np.savez(tmp_path / "embedding_heads.npz", vectors=np.zeros((2, 4)), dual=np.zeros((2, 1)))
     with pytest.raises(ArtifactError, match=r"embedding_heads\.npz.*watchkeeper train content-safety"):
         ContentSafetyDetector(ContentSafetySettings(tier="embedding", artifacts_dir=str(tmp_path)))
+
+
+needs_encoder = pytest.mark.skipif(not embedding_available(), reason="optional embedding extra not installed")
+
+
+@pytest.fixture(scope="module")
+def embedder() -> WindowEmbedder:
+    return WindowEmbedder()
+
+
+@needs_encoder
+def test_window_features_do_not_depend_on_the_batch(embedder: WindowEmbedder) -> None:
+    """A text's features are the same alone or batched with others of other lengths (padding, ownership)."""
+    long_text = " ".join(f"Sentence {i} of a long and harmless answer about gardening." for i in range(60))
+    texts = ["Short answer.", long_text, "Another short one, a little longer than the first."]
+    together = embedder.transform(texts)
+    assert together.texts.shape == (3, FEATURE_DIM)
+    assert np.bincount(together.owner).tolist()[0] == 1 and np.bincount(together.owner)[1] > 3
+    for i, text in enumerate(texts):
+        alone = embedder.transform([text])
+        np.testing.assert_allclose(together.texts[i], alone.texts[0], atol=1e-5)
+        np.testing.assert_allclose(together.windows[together.owner == i], alone.windows, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(together.texts, axis=1), 1.0, atol=1e-5)
+
+
+@needs_encoder
+def test_a_huge_answer_costs_a_bounded_number_of_windows(embedder: WindowEmbedder) -> None:
+    huge = "word " * 40_000  # ~40k tokens: hundreds of windows uncapped
+    features = embedder.transform(["tiny", huge])
+    assert (features.owner == 0).sum() == 1
+    assert (features.owner == 1).sum() == MAX_WINDOWS
+    empty = embedder.transform([])
+    assert empty.texts.shape == (0, FEATURE_DIM) and len(empty.owner) == 0
 
 
 @pytest.mark.slow

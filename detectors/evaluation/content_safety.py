@@ -106,7 +106,7 @@ def heldout_false_positives(
     settings = ContentSafetySettings(tier=tier, artifacts_dir=str(artifacts_dir) if artifacts_dir else None)
     detector = ContentSafetyDetector(settings)
     scores = detector.score_texts([alpaca.texts[i] for i in heldout])
-    hits = scores >= detector._threshold_row[None, :]
+    hits = detector.hits(scores)  # the verdicts the detector acts on, rules included
     flagged = hits.any(axis=1)
     gens = np.array([alpaca.generators[i] for i in heldout])
     rates = {"all generators": float(flagged.mean())}
