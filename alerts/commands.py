@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -132,14 +132,23 @@ def test_route(config: str, labels: str, as_json: bool) -> None:
         }
         for r in routes
     ]
-    if as_json:
-        click.echo(json.dumps(out, indent=2))
-        return
-    for item in out:
-        click.echo(
+    _print_items(
+        out,
+        as_json,
+        lambda item: (
             f"{item['receiver']}  (route {item['route']}; group {item['group_labels']}; "
             f"group_wait {item['group_wait']:g}s)"
-        )
+        ),
+    )
+
+
+def _print_items(items: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]) -> None:
+    """A list command's output: indented JSON with --json, else one human line per item."""
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    for item in items:
+        click.echo(line(item))
 
 
 @alerts_cli.group("silences")
@@ -193,14 +202,14 @@ def silences_list(state: str | None, as_json: bool, state_dir: str | None) -> No
     """List silences."""
     with _store(state_dir) as store:
         items = store.list_silences(state)
-    if as_json:
-        click.echo(json.dumps(items, indent=2))
-        return
-    for s in items:
-        click.echo(
-            f"{s['id']}  {s['state']:8}  {','.join(s['matchers_text'])}  until {_fmt_time(s['ends_at'])}  "
-            f"by {s['created_by']}: {s['comment']}"
-        )
+    _print_items(
+        items,
+        as_json,
+        lambda s: (
+            f"{s['id']}  {s['state']:8}  {','.join(s['matchers_text'])}  "
+            f"until {_fmt_time(s['ends_at'])}  by {s['created_by']}: {s['comment']}"
+        ),
+    )
 
 
 @silences.command("expire")
@@ -225,14 +234,14 @@ def deadletters_list(as_json: bool, state_dir: str | None) -> None:
     """List dead letters, newest first."""
     with _store(state_dir) as store:
         items = store.list_dead_letters(limit=1000)
-    if as_json:
-        click.echo(json.dumps(items, indent=2))
-        return
-    for d in items:
-        click.echo(
+    _print_items(
+        items,
+        as_json,
+        lambda d: (
             f"{d['id']}  {d['receiver']}/{d['channel']}  {d['event']}  attempts={d['attempts']}  "
             f"{d['reason']}: {d['last_error']}"
-        )
+        ),
+    )
 
 
 @deadletters.command("replay")

@@ -322,30 +322,45 @@ class AsyncTracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
             state.finish()
 
 
+def _start_safely(telemetry: Telemetry, resource: Any, kwargs: Mapping[str, Any]) -> CallSpan | None:
+    """The call's span, or None when starting it failed: our bug must never become the app's failure."""
+    try:
+        return _start(telemetry, resource, kwargs)
+    except Exception:
+        logger.debug("could not start the span of a chat call", exc_info=True)
+        return None
+
+
+def _settle(
+    call: CallSpan, kwargs: Mapping[str, Any], result: Any, traced_stream: Callable[..., Any], iterator: str
+) -> Any:
+    """What the app gets back: a traced stream (the span ends with it), or the result with the span ended.
+
+    `traced_stream` wraps results that have `iterator` (sync or async); a raw-response stream has none and is
+    the caller's to read, so its span ends now."""
+    if kwargs.get("stream") is True:
+        if hasattr(result, iterator):
+            call.detach()
+            return traced_stream(result, _StreamState(call))
+        call.end()
+        return result
+    _finish_safely(call, result)
+    return result
+
+
 def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
         telemetry = active()
-        if telemetry is None:
-            return original(self, *args, **kwargs)
-        try:
-            call = _start(telemetry, self, kwargs)
-        except Exception:  # our bug must never become the app's failure
-            logger.debug("could not start the span of a chat call", exc_info=True)
+        call = _start_safely(telemetry, self, kwargs) if telemetry is not None else None
+        if call is None:
             return original(self, *args, **kwargs)
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
             call.end(exc)
             raise
-        if kwargs.get("stream") is True:
-            if hasattr(result, "__next__"):
-                call.detach()
-                return TracedStream(result, _StreamState(call))
-            call.end()  # a raw-response stream: the body is the caller's to read
-            return result
-        _finish_safely(call, result)
-        return result
+        return _settle(call, kwargs, result, TracedStream, "__next__")
 
     return create
 
@@ -354,26 +369,15 @@ def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
         telemetry = active()
-        if telemetry is None:
-            return await original(self, *args, **kwargs)
-        try:
-            call = _start(telemetry, self, kwargs)
-        except Exception:  # our bug must never become the app's failure
-            logger.debug("could not start the span of a chat call", exc_info=True)
+        call = _start_safely(telemetry, self, kwargs) if telemetry is not None else None
+        if call is None:
             return await original(self, *args, **kwargs)
         try:
             result = await original(self, *args, **kwargs)
         except BaseException as exc:
             call.end(exc)
             raise
-        if kwargs.get("stream") is True:
-            if hasattr(result, "__anext__"):
-                call.detach()
-                return AsyncTracedStream(result, _StreamState(call))
-            call.end()  # a raw-response stream: the body is the caller's to read
-            return result
-        _finish_safely(call, result)
-        return result
+        return _settle(call, kwargs, result, AsyncTracedStream, "__anext__")
 
     return create
 

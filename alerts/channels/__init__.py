@@ -6,6 +6,8 @@ alerts outbox calls `Channel.send(notification)` and decides about retries from 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alerts.channels.base import Channel, DeliveryResult
 from alerts.channels.config import (
     EmailConfig,
@@ -24,36 +26,26 @@ from alerts.channels.slack import SlackChannel
 from alerts.channels.teams import TeamsChannel
 from alerts.channels.webhook import WebhookChannel
 
+#: ReceiverConfig field -> the channel built from each of its entries, in config (and delivery) order.
+CONFIGURED_CHANNELS: tuple[tuple[str, Callable[..., Channel]], ...] = (
+    ("slack_configs", SlackChannel),
+    ("teams_configs", TeamsChannel),
+    ("pagerduty_configs", PagerDutyChannel),
+    ("opsgenie_configs", OpsgenieChannel),
+    ("webhook_configs", WebhookChannel),
+    ("email_configs", EmailChannel),
+)
+
 
 def build_channels(receiver: ReceiverConfig, *, dashboard_url: str) -> list[Channel]:
     """One Channel per configured destination, in config order (Slack, Teams, PagerDuty, Opsgenie, webhook,
     email, console). `dashboard_url` is the fallback link when a notification carries none."""
     base = f"receivers[{receiver.name}]"
-    channels: list[Channel] = []
-    for i, slack in enumerate(receiver.slack_configs):
-        channels.append(
-            SlackChannel(slack, config_key=f"{base}.slack_configs[{i}]", dashboard_url=dashboard_url)
-        )
-    for i, teams in enumerate(receiver.teams_configs):
-        channels.append(
-            TeamsChannel(teams, config_key=f"{base}.teams_configs[{i}]", dashboard_url=dashboard_url)
-        )
-    for i, pd in enumerate(receiver.pagerduty_configs):
-        channels.append(
-            PagerDutyChannel(pd, config_key=f"{base}.pagerduty_configs[{i}]", dashboard_url=dashboard_url)
-        )
-    for i, og in enumerate(receiver.opsgenie_configs):
-        channels.append(
-            OpsgenieChannel(og, config_key=f"{base}.opsgenie_configs[{i}]", dashboard_url=dashboard_url)
-        )
-    for i, hook in enumerate(receiver.webhook_configs):
-        channels.append(
-            WebhookChannel(hook, config_key=f"{base}.webhook_configs[{i}]", dashboard_url=dashboard_url)
-        )
-    for i, mail in enumerate(receiver.email_configs):
-        channels.append(
-            EmailChannel(mail, config_key=f"{base}.email_configs[{i}]", dashboard_url=dashboard_url)
-        )
+    channels: list[Channel] = [
+        build(config, config_key=f"{base}.{field}[{i}]", dashboard_url=dashboard_url)
+        for field, build in CONFIGURED_CHANNELS
+        for i, config in enumerate(getattr(receiver, field))
+    ]
     if receiver.console:
         channels.append(
             ConsoleChannel(config_key=f"{base}.console", dashboard_url=dashboard_url, receiver=receiver.name)
