@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.broker import free_port, kafka_bus_config
+from tests.support.broker import kafka_bus_config
+from tests.support.net import free_port
 from watchkeeper.bus import Bus, BusError, Consumer, Record, make_bus
 from watchkeeper.bus.embedded import BUS_FILENAME, EmbeddedBus
 from watchkeeper.bus.kafka import KafkaBus, KafkaBusConsumer

@@ -22,7 +22,8 @@ from cryptography.x509.oid import NameOID
 
 from alerts.channels import EmailChannel, ReceiverConfig, build_channels
 from alerts.model import Event
-from tests.support.receivers import MALICIOUS, free_port, make_notification
+from tests.support.net import free_port
+from tests.support.receivers import MALICIOUS, make_notification
 
 PASSWORD = "s3cret-SMTP-passw0rd"
 

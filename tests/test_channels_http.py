@@ -12,7 +12,8 @@ import pytest
 from alerts.channels import ReceiverConfig, build_channels, close_channels
 from alerts.channels.base import Channel
 from alerts.channels.http import parse_retry_after
-from tests.support.receivers import Receiver, free_port, make_notification, running_receiver
+from tests.support.net import free_port
+from tests.support.receivers import Receiver, make_notification, running_receiver
 
 
 @pytest.fixture

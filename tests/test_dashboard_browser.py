@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.daemon import Receiver, daemon_settings, free_port, wait_until
+from tests.support.daemon import Receiver, daemon_settings, wait_until
+from tests.support.net import free_port
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
 

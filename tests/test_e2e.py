@@ -19,10 +19,10 @@ from tests.support.daemon import (
     Receiver,
     alerts_config,
     daemon_settings,
-    free_port,
     get_json,
     wait_until,
 )
+from tests.support.net import free_port
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
 

@@ -26,7 +26,7 @@ def test_findings_are_written_back_as_evaluation_events(tmp_path: Path) -> None:
             out = []
             for request in list(receiver.requests):
                 req = ExportLogsServiceRequest()
-                req.ParseFromString(request["body"])
+                req.ParseFromString(request.body)
                 out += [r for rl in req.resource_logs for sl in rl.scope_logs for r in sl.log_records]
             return out
 

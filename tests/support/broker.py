@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.net import free_port
 from watchkeeper.config import BusConfig
 
 BOOTSTRAP_ENV = "WATCHKEEPER_TEST_KAFKA_BOOTSTRAP"
@@ -61,13 +62,6 @@ def tansu_binary() -> Path:
     if not os.access(binary, os.X_OK):
         raise BrokerStartError(f"the broker binary {binary} is not executable: chmod +x it")
     return binary
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _accepts_kafka(bootstrap: str, timeout_s: float) -> bool:

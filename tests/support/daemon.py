@@ -5,28 +5,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests.support.receivers import Receiver as ScriptedReceiver
 from watchkeeper.app import Daemon
 from watchkeeper.config import Settings, load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:
@@ -51,37 +43,22 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last value: {last!r}")
 
 
-class Receiver:
-    """A loopback HTTP server that records every POST (a real webhook receiver)."""
+class Receiver(ScriptedReceiver):
+    """A webhook receiver for daemon tests: started on construction, answers 200, records every request."""
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        outer = self
+        super().__init__()
+        self.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with outer.lock:
-                    outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    @property
+    def url(self) -> str:
+        return super().url + "/hook"
 
     def json_bodies(self) -> list[Any]:
-        with self.lock:
-            return [json.loads(r["body"]) for r in self.requests]
+        return [r.json() for r in list(self.requests)]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.stop()
 
 
 def daemon_settings(state_dir: Path, **overrides: Any) -> Settings:

@@ -98,8 +98,8 @@ class _Server(ThreadingHTTPServer):
     owner: Receiver
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Scripted resets and hung requests end in socket errors by design: not worth a traceback."""
-        if isinstance(sys.exc_info()[1], OSError):
+        """Scripted resets, hung requests and requests cut by stop() end in errors by design: no traceback."""
+        if isinstance(sys.exc_info()[1], OSError) or self.owner._release.is_set():
             return
         super().handle_error(request, client_address)
 
@@ -184,13 +184,6 @@ def running_receiver() -> Iterator[Receiver]:
         yield server
     finally:
         server.stop()
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (for connection-refused cases and servers that cannot bind 0)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 MALICIOUS = (
