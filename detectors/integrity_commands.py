@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -72,29 +73,34 @@ def _change(
     click.echo(f"{action}d {entry.sha256} for {app} (by {entry.actor}; entry {entry.entry_hash[:12]})")
 
 
-_prompt_arg = click.argument("prompt", required=False)
-_file_opt = click.option(
-    "--file",
-    "prompt_file",
-    type=click.File("r", encoding="utf-8"),
-    help="read the prompt text from a file ('-' for stdin)",
-)
-_actor_opt = click.option(
-    "--actor",
-    default=getpass.getuser,
-    show_default="current user",
-    help="who is responsible for this decision",
-)
-_comment_opt = click.option("--comment", "-m", default="", help="why (ticket, release, ...)")
+def _change_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The arguments approve and revoke share: APP, PROMPT or --file, --actor, --comment."""
+    for decorate in reversed(
+        (
+            click.argument("app"),
+            click.argument("prompt", required=False),
+            click.option(
+                "--file",
+                "prompt_file",
+                type=click.File("r", encoding="utf-8"),
+                help="read the prompt text from a file ('-' for stdin)",
+            ),
+            click.option(
+                "--actor",
+                default=getpass.getuser,
+                show_default="current user",
+                help="who is responsible for this decision",
+            ),
+            click.option("--comment", "-m", default="", help="why (ticket, release, ...)"),
+            click.pass_context,
+        )
+    ):
+        command = decorate(command)
+    return command
 
 
 @integrity_cli.command("approve")
-@click.argument("app")
-@_prompt_arg
-@_file_opt
-@_actor_opt
-@_comment_opt
-@click.pass_context
+@_change_options
 def approve_cmd(
     ctx: click.Context, app: str, prompt: str | None, prompt_file: IO[str] | None, actor: str, comment: str
 ) -> None:
@@ -103,12 +109,7 @@ def approve_cmd(
 
 
 @integrity_cli.command("revoke")
-@click.argument("app")
-@_prompt_arg
-@_file_opt
-@_actor_opt
-@_comment_opt
-@click.pass_context
+@_change_options
 def revoke_cmd(
     ctx: click.Context, app: str, prompt: str | None, prompt_file: IO[str] | None, actor: str, comment: str
 ) -> None:
