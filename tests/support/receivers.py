@@ -87,6 +87,13 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = _handle
     do_GET = _handle
 
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except ValueError:  # flushing the stream a scripted reset closed
+            if not getattr(self, "_was_reset", False):
+                raise
+
     def finish(self) -> None:
         if getattr(self, "_was_reset", False):
             return
