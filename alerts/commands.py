@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from alerts.config import parse_duration
-from alerts.matchers import split_matchers
-from alerts.routing import Router
-from alerts.store import IncidentStore, StoreError
+from watchkeeper.alerts.config import parse_duration
+from watchkeeper.alerts.matchers import split_matchers
+from watchkeeper.alerts.routing import Router
+from watchkeeper.alerts.store import IncidentStore, StoreError
 
 _STATE_DIR_HELP = "state directory of the daemon (default: $WATCHKEEPER_STATE_DIR or .watchkeeper)"
 

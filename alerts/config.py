@@ -11,11 +11,10 @@ import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-
-from alerts.matchers import MatcherError, parse_matcher
+from watchkeeper.alerts.matchers import MatcherError, parse_matcher
 
 try:
-    from alerts.channels.config import ReceiverConfig
+    from watchkeeper.alerts.channels.config import ReceiverConfig
 except ImportError:  # pragma: no cover - the channels package ships its own ReceiverConfig
 
     class ReceiverConfig(BaseModel):  # type: ignore[no-redef]

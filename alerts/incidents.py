@@ -12,8 +12,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.model import Event, Status
-from detectors.base import Finding, Severity
+from watchkeeper.alerts.model import Event, Status
+
+from watchkeeper.core.findings import Finding, Severity
 
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
 

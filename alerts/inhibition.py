@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from alerts.config import InhibitRuleConfig
-from alerts.matchers import Matcher, all_match, parse_matchers
+from watchkeeper.alerts.config import InhibitRuleConfig
+from watchkeeper.alerts.matchers import Matcher, all_match, parse_matchers
 
 
 @dataclass(slots=True)

@@ -17,12 +17,13 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from alerts.channels.base import Channel, DeliveryResult
-from alerts.clock import Clock, SystemClock
-from alerts.config import OutboxConfig
-from alerts.model import Event, Incident, Notification, Status
-from alerts.store import IncidentStore, OutboxRow
-from watchkeeper import metrics
+from watchkeeper.alerts.channels.base import Channel, DeliveryResult
+from watchkeeper.alerts.clock import Clock, SystemClock
+from watchkeeper.alerts.config import OutboxConfig
+from watchkeeper.alerts.model import Event, Incident, Notification, Status
+from watchkeeper.alerts.store import IncidentStore, OutboxRow
+
+from watchkeeper.core import metrics
 
 log = logging.getLogger(__name__)
 

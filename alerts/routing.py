@@ -15,8 +15,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from alerts.config import DEFAULT_GROUP_BY, GROUP_BY_ALL, RouteConfig
-from alerts.matchers import Matcher, parse_matcher
+from watchkeeper.alerts.config import DEFAULT_GROUP_BY, GROUP_BY_ALL, RouteConfig
+from watchkeeper.alerts.matchers import Matcher, parse_matcher
 
 DEFAULT_GROUP_WAIT = 10.0
 DEFAULT_GROUP_INTERVAL = 60.0

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alerts.matchers import Matcher, MatcherError, all_match, parse_matchers
+from watchkeeper.alerts.matchers import Matcher, MatcherError, all_match, parse_matchers
 
 STATES = ("pending", "active", "expired")
 

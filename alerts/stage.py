@@ -15,14 +15,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from alerts.channels.base import Channel
-from alerts.clock import Clock, SystemClock
-from alerts.config import AlertsConfig
-from alerts.outbox import Dispatcher
-from alerts.store import IncidentStore
-from detectors.base import Finding
-from watchkeeper import metrics
-from watchkeeper.bus.base import Bus, Consumer, Record, TopicsConfig
+from watchkeeper.alerts.channels.base import Channel
+from watchkeeper.alerts.clock import Clock, SystemClock
+from watchkeeper.alerts.config import AlertsConfig
+from watchkeeper.alerts.outbox import Dispatcher
+from watchkeeper.alerts.store import IncidentStore
+
+from watchkeeper.core import metrics
+from watchkeeper.core.bus.base import Bus, Consumer, Record, TopicsConfig
+from watchkeeper.core.findings import Finding
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ _LAG_EVERY_S = 5.0
 
 def default_channel_factory(cfg: AlertsConfig, dashboard_url: str) -> dict[str, list[Channel]]:
     """Channels of every receiver, built by the channels package."""
-    from alerts.channels import build_channels  # imported late: the channels package is optional in tests
+    from watchkeeper.alerts.channels import (
+        build_channels,  # imported late: the channels package is optional in tests
+    )
 
     return {r.name: list(build_channels(r, dashboard_url=dashboard_url)) for r in cfg.receivers}
 

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import httpx
+from watchkeeper.alerts.config import AlertsConfig
+from watchkeeper.alerts.stage import AlertsStage
+from watchkeeper.alerts.store import IncidentStore
 
-from alerts.config import AlertsConfig
-from alerts.stage import AlertsStage
-from alerts.store import IncidentStore
 from tests.test_alerts_support import HttpChannel, Receiver, finding
-from watchkeeper.bus.base import TopicsConfig
-from watchkeeper.bus.embedded import EmbeddedBus
+from watchkeeper.core.bus.base import TopicsConfig
+from watchkeeper.core.bus.embedded import EmbeddedBus
 
 N_ROUTES = 500
 N_APPS = 500

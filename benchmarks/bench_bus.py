@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.broker import BOOTSTRAP_ENV, kafka_bus_config, start_tansu
-from watchkeeper.bus import Bus, make_bus
 from watchkeeper.config import BusConfig
+from watchkeeper.core.bus import Bus, make_bus
 
 RECORD_BYTES = 1024
 BATCH = 100

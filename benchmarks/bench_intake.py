@@ -166,11 +166,12 @@ class Server:
     """The intake on its own loop thread, writing to an embedded bus in a temp dir."""
 
     def __init__(self, state_dir: Path) -> None:
-        from collector.config import IntakeConfig
-        from collector.intake import Intake
-        from watchkeeper.bus import make_bus
-        from watchkeeper.bus.base import TopicsConfig
+        from watchkeeper.collector.intake import Intake
+        from watchkeeper.collector.intake.config import IntakeConfig
+
         from watchkeeper.config import BusConfig
+        from watchkeeper.core.bus import make_bus
+        from watchkeeper.core.bus.base import TopicsConfig
 
         self.bus = make_bus(BusConfig(), state_dir)
         self.loop = asyncio.new_event_loop()
@@ -252,8 +253,7 @@ def baseline_parse(bodies: list[bytes], requests: int) -> float:
 
 def baseline_check(bodies: list[bytes], requests: int) -> float:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-    from collector.intake.signals import TRACES
+    from watchkeeper.collector.intake.signals import TRACES
 
     cpu0 = time.process_time()
     for i in range(requests):
@@ -264,8 +264,8 @@ def baseline_check(bodies: list[bytes], requests: int) -> float:
 
 
 def baseline_publish(bodies: list[bytes], requests: int) -> tuple[float, float]:
-    from watchkeeper.bus import make_bus
     from watchkeeper.config import BusConfig
+    from watchkeeper.core.bus import make_bus
 
     with tempfile.TemporaryDirectory(prefix="bench-bus-") as tmp:
         bus = make_bus(BusConfig(), Path(tmp))

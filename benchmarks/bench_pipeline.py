@@ -25,10 +25,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from collector import semconv as sc
-from collector.records import sha256_text
 from watchkeeper.app import Daemon
 from watchkeeper.config import load_settings
+from watchkeeper.core import semconv as sc
+from watchkeeper.core.records import sha256_text
 from watchkeeper.demo import load_corpus
 
 BATCH = 100

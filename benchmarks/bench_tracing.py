@@ -89,7 +89,7 @@ def _setup(variant: str) -> tuple[Any, Any, Any]:
         variant = variant.removesuffix(NOMETRICS)
         meter_provider = None  # the global no-op provider: what an app without metrics set up gets
     if variant.startswith("ours"):
-        import collector
+        from watchkeeper import collector
 
         collector.instrument(
             tracer_provider=tracer_provider,

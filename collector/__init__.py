@@ -1,6 +1,6 @@
 """Watchkeeper collector: the SDK that traces model calls, and the record types the pipeline reads.
 
-    import collector
+    from watchkeeper import collector
     collector.instrument()            # every openai chat call is now traced
     with collector.conversation("c-42"):
         client.chat.completions.create(...)
@@ -14,20 +14,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collector.decorator import CallSpan, conversation, current_call, trace_call
-    from collector.instrument import export_stats, instrument, is_instrumented, uninstrument
-    from collector.redact import Redactor
+    from watchkeeper.collector.sdk.decorator import CallSpan, conversation, current_call, trace_call
+    from watchkeeper.collector.sdk.instrument import export_stats, instrument, is_instrumented, uninstrument
+    from watchkeeper.collector.sdk.redact import Redactor
 
 _LAZY = {
-    "instrument": "collector.instrument",
-    "uninstrument": "collector.instrument",
-    "is_instrumented": "collector.instrument",
-    "export_stats": "collector.instrument",
-    "trace_call": "collector.decorator",
-    "conversation": "collector.decorator",
-    "current_call": "collector.decorator",
-    "CallSpan": "collector.decorator",
-    "Redactor": "collector.redact",
+    "instrument": "watchkeeper.collector.sdk.instrument",
+    "uninstrument": "watchkeeper.collector.sdk.instrument",
+    "is_instrumented": "watchkeeper.collector.sdk.instrument",
+    "export_stats": "watchkeeper.collector.sdk.instrument",
+    "trace_call": "watchkeeper.collector.sdk.decorator",
+    "conversation": "watchkeeper.collector.sdk.decorator",
+    "current_call": "watchkeeper.collector.sdk.decorator",
+    "CallSpan": "watchkeeper.collector.sdk.decorator",
+    "Redactor": "watchkeeper.collector.sdk.redact",
 }
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module_name = _LAZY.get(name)
     if module_name is None:
-        raise AttributeError(f"module 'collector' has no attribute {name!r}")
+        raise AttributeError(f"module 'watchkeeper.collector' has no attribute {name!r}")
     import importlib
 
     value = getattr(importlib.import_module(module_name), name)

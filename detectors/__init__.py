@@ -1,0 +1,1 @@
+"""The detectors stage: spans -> ModelCalls -> one folder per detector -> findings."""

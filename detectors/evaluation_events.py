@@ -15,8 +15,8 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import TraceFlags
 
-from collector import semconv as sc
-from detectors.base import Finding, Severity
+from watchkeeper.core import semconv as sc
+from watchkeeper.core.findings import Finding, Severity
 
 log = logging.getLogger("watchkeeper.detectors")
 

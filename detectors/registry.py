@@ -10,16 +10,16 @@ import inspect
 from collections.abc import Callable
 from pathlib import Path
 
-from detectors.base import Detector, DetectorSettings, StateStore
+from watchkeeper.core.detector import Detector, DetectorSettings, StateStore
 
 #: name -> module that defines the Detector subclass with that `name`.
 MODULES: dict[str, str] = {
-    "content_safety": "detectors.content_safety",
-    "topic_injection": "detectors.topic_injection",
-    "integrity": "detectors.integrity",
-    "operational": "detectors.operational",
-    "drift": "detectors.drift",
-    "leakage": "detectors.leakage",
+    "content_safety": "watchkeeper.detectors.content_safety.detector",
+    "topic_injection": "watchkeeper.detectors.topic_injection.detector",
+    "integrity": "watchkeeper.detectors.integrity.detector",
+    "operational": "watchkeeper.detectors.operational.detector",
+    "drift": "watchkeeper.detectors.drift.detector",
+    "leakage": "watchkeeper.detectors.leakage.detector",
 }
 
 

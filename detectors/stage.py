@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from watchkeeper.collector.translate.log_join import LogJoiner
+from watchkeeper.collector.translate.otlp_model import model_calls_from_bytes
+from watchkeeper.detectors.evaluation_events import EvaluationEvents
+from watchkeeper.detectors.registry import build_suite
+from watchkeeper.detectors.state import StateDb
 
-from collector.log_join import LogJoiner
-from collector.otlp_model import model_calls_from_bytes
-from collector.records import ModelCall
-from detectors.base import Detector, Finding
-from detectors.evaluation_events import EvaluationEvents
-from detectors.registry import build_suite
-from detectors.state import StateDb
-from watchkeeper import metrics
-from watchkeeper.bus.base import Bus, BusError, Consumer, Producer, Record
+from watchkeeper.core import metrics
+from watchkeeper.core.bus.base import Bus, BusError, Consumer, Producer, Record
+from watchkeeper.core.detector import Detector
+from watchkeeper.core.findings import Finding
+from watchkeeper.core.records import ModelCall
 
 log = logging.getLogger("watchkeeper.detectors")
 

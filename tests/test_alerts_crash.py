@@ -11,10 +11,11 @@ import textwrap
 import time
 from pathlib import Path
 
-from alerts.store import IncidentStore
+from watchkeeper.alerts.store import IncidentStore
+
 from tests.test_alerts_support import Receiver, Reply, finding
-from watchkeeper.bus.base import TopicsConfig
-from watchkeeper.bus.embedded import EmbeddedBus
+from watchkeeper.core.bus.base import TopicsConfig
+from watchkeeper.core.bus.embedded import EmbeddedBus
 
 ROOT = Path(__file__).resolve().parents[1]
 N_INCIDENTS = 40
@@ -24,9 +25,9 @@ CHILD = textwrap.dedent(
     import signal, sys, threading
     from pathlib import Path
     from tests.test_alerts_support import HttpChannel, alerts_config
-    from alerts.stage import AlertsStage
-    from watchkeeper.bus.embedded import EmbeddedBus
-    from watchkeeper.bus.base import TopicsConfig
+    from watchkeeper.alerts.stage import AlertsStage
+    from watchkeeper.core.bus.embedded import EmbeddedBus
+    from watchkeeper.core.bus.base import TopicsConfig
 
     tmp, url = Path(sys.argv[1]), sys.argv[2]
     cfg = alerts_config({"route": {"receiver": "default", "group_wait": "0s", "group_interval": "1h"},

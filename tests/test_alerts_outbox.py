@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.config import OutboxConfig
+from watchkeeper.alerts.outbox import backoff_delay, retry_delay
+from watchkeeper.alerts.stage import AlertsStage
 
-from alerts.channels.base import DeliveryResult
-from alerts.config import OutboxConfig
-from alerts.outbox import backoff_delay, retry_delay
-from alerts.stage import AlertsStage
 from tests.test_alerts_support import HttpChannel, Receiver, Reply, Timeline, alerts_config, finding
-from watchkeeper.bus.base import TopicsConfig
-from watchkeeper.bus.embedded import EmbeddedBus
+from watchkeeper.core.bus.base import TopicsConfig
+from watchkeeper.core.bus.embedded import EmbeddedBus
 
 FAST = {"receiver": "default", "group_wait": "0s", "group_interval": "1m", "repeat_interval": "4h"}
 

@@ -7,11 +7,10 @@ import random
 
 import pytest
 from pydantic import ValidationError
-
-from alerts.config import AlertsConfig, InhibitRuleConfig, RouteConfig, parse_duration
-from alerts.inhibition import Inhibitor
-from alerts.matchers import MatcherError, matcher_from_any, parse_matcher, split_matchers
-from alerts.routing import Router
+from watchkeeper.alerts.config import AlertsConfig, InhibitRuleConfig, RouteConfig, parse_duration
+from watchkeeper.alerts.inhibition import Inhibitor
+from watchkeeper.alerts.matchers import MatcherError, matcher_from_any, parse_matcher, split_matchers
+from watchkeeper.alerts.routing import Router
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from watchkeeper.alerts.clock import FakeClock
+from watchkeeper.alerts.commands import alerts_cli
+from watchkeeper.alerts.store import IncidentStore, InvalidTransition, NotFound, StoreError
 
-from alerts.clock import FakeClock
-from alerts.commands import alerts_cli
-from alerts.store import IncidentStore, InvalidTransition, NotFound, StoreError
 from tests.test_alerts_support import alerts_config, finding
 
 T0 = 1_700_000_000.0

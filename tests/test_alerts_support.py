@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from watchkeeper.alerts.channels.base import Channel, DeliveryResult
+from watchkeeper.alerts.clock import FakeClock
+from watchkeeper.alerts.config import AlertsConfig
+from watchkeeper.alerts.model import Notification
+from watchkeeper.alerts.stage import AlertsStage
 
-from alerts.channels.base import Channel, DeliveryResult
-from alerts.clock import FakeClock
-from alerts.config import AlertsConfig
-from alerts.model import Notification
-from alerts.stage import AlertsStage
-from detectors.base import Finding, Severity, fingerprint
-from watchkeeper.bus.base import TopicsConfig
-from watchkeeper.bus.embedded import EmbeddedBus
+from watchkeeper.core.bus.base import TopicsConfig
+from watchkeeper.core.bus.embedded import EmbeddedBus
+from watchkeeper.core.findings import Finding, Severity, fingerprint
 
 
 @dataclass

@@ -301,7 +301,7 @@ def test_bearer_token_guards_api_not_health(tmp_path: Path, hook: Receiver) -> N
 
 def test_grafana_dashboard_uses_real_metric_names() -> None:
     """Every series the shipped Grafana dashboard queries is one the daemon exports."""
-    from watchkeeper import metrics
+    from watchkeeper.core import metrics
 
     exported = {sample.name for family in metrics.REGISTRY.collect() for sample in family.samples} | {
         family.name + suffix for family in metrics.REGISTRY.collect() for suffix in ("", "_total", "_bucket")

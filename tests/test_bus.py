@@ -20,10 +20,10 @@ import pytest
 
 from tests.support.broker import kafka_bus_config
 from tests.support.net import free_port
-from watchkeeper.bus import Bus, BusError, Consumer, Record, make_bus
-from watchkeeper.bus.embedded import BUS_FILENAME, EmbeddedBus
-from watchkeeper.bus.kafka import KafkaBus, KafkaBusConsumer
 from watchkeeper.config import BusConfig
+from watchkeeper.core.bus import Bus, BusError, Consumer, Record, make_bus
+from watchkeeper.core.bus.embedded import BUS_FILENAME, EmbeddedBus
+from watchkeeper.core.bus.kafka import KafkaBus, KafkaBusConsumer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 30.0  # upper bound for records to arrive (a Kafka group takes a few seconds to form)
@@ -299,7 +299,7 @@ def test_embedded_poll_sees_publishes_from_another_process(tmp_path: Path) -> No
     consumer = bus.consumer("g", ["t"])
     assert consumer.poll(timeout_s=0) == []
     code = (
-        "import sys; from pathlib import Path; from watchkeeper.bus.embedded import EmbeddedBus\n"
+        "import sys; from pathlib import Path; from watchkeeper.core.bus.embedded import EmbeddedBus\n"
         "bus = EmbeddedBus(Path(sys.argv[1])); p = bus.producer()\n"
         "p.publish('t', [(b'k', b'from-child')]); bus.close()\n"
     )
@@ -447,7 +447,7 @@ def test_kafka_incomplete_security_settings_are_rejected_before_connecting(
 
 
 def test_kafka_event_hubs_style_settings_reach_the_client() -> None:
-    from watchkeeper.bus.kafka import client_settings
+    from watchkeeper.core.bus.kafka import client_settings
 
     cfg = BusConfig(
         kind="kafka",

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from watchkeeper.alerts.channels import ReceiverConfig, build_channels, close_channels
+from watchkeeper.alerts.channels.render import TRUNCATION_MARK
+from watchkeeper.alerts.channels.slack import escape_mrkdwn
+from watchkeeper.alerts.model import Event
 
-from alerts.channels import ReceiverConfig, build_channels, close_channels
-from alerts.channels.render import TRUNCATION_MARK
-from alerts.channels.slack import escape_mrkdwn
-from alerts.model import Event
 from tests.support.receivers import MALICIOUS, Receiver, make_notification, running_receiver
 
 

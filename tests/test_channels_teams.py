@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from watchkeeper.alerts.channels import ReceiverConfig, build_channels, close_channels
+from watchkeeper.alerts.channels.render import TRUNCATION_MARK
+from watchkeeper.alerts.channels.teams import escape_card_markdown
 
-from alerts.channels import ReceiverConfig, build_channels, close_channels
-from alerts.channels.render import TRUNCATION_MARK
-from alerts.channels.teams import escape_card_markdown
 from tests.support.receivers import MALICIOUS, Receiver, make_notification, running_receiver
 
 

@@ -7,10 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from collector.records import Message, ModelCall
-from detectors.base import Severity
-from detectors.content_safety import (
+from watchkeeper.detectors.content_safety.detector import (
     ARTIFACTS_DIR,
     FAST_FILE,
     HEADS,
@@ -19,7 +16,10 @@ from detectors.content_safety import (
     ContentSafetySettings,
     load_model,
 )
-from detectors.text_features import ArtifactError, split_sentences
+from watchkeeper.detectors.content_safety.text_features import ArtifactError, split_sentences
+
+from watchkeeper.core.findings import Severity
+from watchkeeper.core.records import Message, ModelCall
 
 DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -237,7 +237,7 @@ def write_tiny_data(root: Path) -> None:
 
 
 def test_train_and_evaluate_on_a_tiny_data_folder(tmp_path: Path) -> None:
-    from detectors.safety_commands import evaluate_content_safety, train_content_safety
+    from watchkeeper.detectors.content_safety.commands import evaluate_content_safety, train_content_safety
 
     data, out = tmp_path / "data", tmp_path / "artifacts"
     write_tiny_data(data)
@@ -253,8 +253,7 @@ def test_train_and_evaluate_on_a_tiny_data_folder(tmp_path: Path) -> None:
 
 def test_click_commands_run(tmp_path: Path) -> None:
     from click.testing import CliRunner
-
-    from detectors.safety_commands import eval_cmd, train_cmd
+    from watchkeeper.detectors.content_safety.commands import eval_cmd, train_cmd
 
     data, out = tmp_path / "data", tmp_path / "artifacts"
     write_tiny_data(data)
@@ -270,7 +269,7 @@ def test_click_commands_run(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not (DATA_DIR / "openai_moderation" / "dev.jsonl").is_file(), reason="data folder absent")
 def test_training_on_the_real_data_meets_the_false_positive_budget(tmp_path: Path) -> None:
-    from detectors.safety_commands import train_content_safety
+    from watchkeeper.detectors.content_safety.commands import train_content_safety
 
     metrics = train_content_safety(DATA_DIR, tmp_path, embedding=False)
     fast = metrics["evaluation"]["fast"]
@@ -279,7 +278,7 @@ def test_training_on_the_real_data_meets_the_false_positive_budget(tmp_path: Pat
 
 
 def _embedding_installed() -> bool:
-    from detectors.training.content_safety import embedding_available
+    from watchkeeper.detectors.content_safety.training import embedding_available
 
     return embedding_available() and (ARTIFACTS_DIR / "embedding_heads.npz").is_file()
 

@@ -295,7 +295,7 @@ def test_malicious_model_output_is_inert(ui: Page, daemon: Daemon, client: httpx
 
 def test_operational_evidence_shows_the_metric_chart(ui: Page, daemon: Daemon, client: httpx.Client) -> None:
     """A latency finding, published on the findings topic as the detectors stage does: a band chart."""
-    from detectors.base import Finding, Severity, fingerprint
+    from watchkeeper.core.findings import Finding, Severity, fingerprint
 
     labels = {"app": "latency-app", "env": "prod", "model": "m1", "provider": "openai"}
     labels |= {"detector": "operational", "category": "operational.latency"}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from watchkeeper.detectors.drift.detector import DriftDetector, DriftSettings
 
-from collector.records import Message, ModelCall
-from detectors.base import MemoryState
-from detectors.drift import DriftDetector, DriftSettings
+from watchkeeper.core.detector import MemoryState
+from watchkeeper.core.records import Message, ModelCall
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SMALL = DriftSettings(reference_size=200, window_size=200, test_every=50)
@@ -168,7 +168,7 @@ def test_reference_survives_a_restart_and_replays_are_identical() -> None:
 
 @pytest.mark.skipif(not (DATA / "alpaca_eval_outputs").is_dir(), reason="shared alpaca_eval data not present")
 def test_real_answers_in_random_order_do_not_drift() -> None:
-    from detectors.evaluation.topic_injection import load_answers, make_call
+    from watchkeeper.detectors.topic_injection.evaluation import load_answers, make_call
 
     pairs = load_answers(DATA)
     order = np.random.default_rng(0).permutation(len(pairs))

@@ -5,17 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.svm import SVC
-
-from detectors.content_safety import ARTIFACTS_DIR, HEADS, ContentSafetyDetector, ContentSafetySettings
-from detectors.embedding_features import (
+from watchkeeper.detectors.content_safety.detector import (
+    ARTIFACTS_DIR,
+    HEADS,
+    ContentSafetyDetector,
+    ContentSafetySettings,
+)
+from watchkeeper.detectors.content_safety.embedding_features import (
     FEATURE_DIM,
     MAX_WINDOWS,
     KernelHeads,
     WindowEmbedder,
     WindowFeatures,
 )
-from detectors.text_features import ArtifactError
-from detectors.training.content_safety import TrainOptions, embedding_available, fit_kernel_heads
+from watchkeeper.detectors.content_safety.text_features import ArtifactError
+from watchkeeper.detectors.content_safety.training import TrainOptions, embedding_available, fit_kernel_heads
 
 
 def _blobs(n: int = 240, d: int = FEATURE_DIM, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:

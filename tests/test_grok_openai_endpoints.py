@@ -25,13 +25,19 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from watchkeeper.collector.sdk.providers import (
+    AZURE_INFERENCE,
+    AZURE_OPENAI,
+    OPENAI_COMPATIBLE,
+    X_AI,
+    endpoint_from_url,
+)
+from watchkeeper.collector.translate.otlp_model import model_calls_from_bytes
 
-import collector
-from collector import semconv as sc
-from collector.otlp_model import model_calls_from_bytes
-from collector.providers import AZURE_INFERENCE, AZURE_OPENAI, OPENAI_COMPATIBLE, X_AI, endpoint_from_url
-from collector.records import ModelCall, sha256_text
 from tests.support.fake_openai import FINGERPRINT, USAGE_INPUT, USAGE_OUTPUT, FakeOpenAI
+from watchkeeper import collector
+from watchkeeper.core import semconv as sc
+from watchkeeper.core.records import ModelCall, sha256_text
 
 MODEL = "grok-3"
 SYSTEM = "You are Grok, the concierge of Northwind Hotels. Be brief."

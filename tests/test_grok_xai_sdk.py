@@ -22,19 +22,19 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from watchkeeper.collector.sdk import xai
+from watchkeeper.collector.translate.otlp_model import model_calls_from_bytes
 from xai_sdk import AsyncClient
 from xai_sdk.chat import system, user
 from xai_sdk.telemetry import Telemetry
 
-import collector
-from collector import semconv as sc
-from collector import xai
-from collector.otlp_model import model_calls_from_bytes
-from collector.records import Message, ModelCall, sha256_text
 from tests.support.daemon import Receiver, alerts_config, get_json, running_daemon, wait_until
 from tests.support.fake_xai import ANSWER, FINGERPRINT, USAGE_INPUT, USAGE_OUTPUT, FakeXai
+from watchkeeper import collector
 from watchkeeper.app import Daemon
-from watchkeeper.bus.base import Consumer
+from watchkeeper.core import semconv as sc
+from watchkeeper.core.bus.base import Consumer
+from watchkeeper.core.records import Message, ModelCall, sha256_text
 
 MODEL = "grok-3"
 APPROVED = "You are Grok, the travel concierge of Northwind. Answer briefly and never discuss politics."

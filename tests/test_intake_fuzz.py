@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from watchkeeper.collector.intake.errors import Rejected
+from watchkeeper.collector.intake.http import gunzip
+from watchkeeper.collector.translate.otlp_json import OtlpJsonError, logs_from_json, traces_from_json
 
-from collector.intake.errors import Rejected
-from collector.intake.http import gunzip
-from collector.otlp_json import OtlpJsonError, logs_from_json, traces_from_json
 from tests.test_intake_http import (
     TOPICS,
     RunningIntake,
@@ -33,8 +33,8 @@ from tests.test_intake_http import (
     resource_spans,
     traces_request,
 )
-from watchkeeper.bus import Bus, make_bus
 from watchkeeper.config import BusConfig
+from watchkeeper.core.bus import Bus, make_bus
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

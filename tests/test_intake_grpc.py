@@ -31,8 +31,8 @@ from tests.test_intake_http import (
     spans_on_bus,
     traces_request,
 )
-from watchkeeper.bus import Bus, Producer, make_bus
 from watchkeeper.config import BusConfig
+from watchkeeper.core.bus import Bus, Producer, make_bus
 
 TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
@@ -231,7 +231,7 @@ def test_bus_failure_is_unavailable(bus: Bus) -> None:
 def test_port_in_use_fails_start_and_leaves_nothing_open(intake: RunningIntake, bus: Bus) -> None:
     import socket
 
-    from collector.intake import Intake
+    from watchkeeper.collector.intake import Intake
 
     taken = intake.intake.grpc_port
     second = Intake(intake_config(grpc_enabled=True, grpc_port=taken), bus.producer(), TOPICS)

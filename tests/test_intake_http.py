@@ -30,13 +30,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from watchkeeper.collector.intake import Intake
+from watchkeeper.collector.intake.config import IntakeConfig
 
-from collector.config import IntakeConfig
-from collector.intake import Intake
-from watchkeeper.bus import Bus, Producer, make_bus
-from watchkeeper.bus.base import TopicsConfig
 from watchkeeper.config import BusConfig
-from watchkeeper.metrics import REGISTRY
+from watchkeeper.core.bus import Bus, Producer, make_bus
+from watchkeeper.core.bus.base import TopicsConfig
+from watchkeeper.core.metrics import REGISTRY
 
 PB = "application/x-protobuf"
 TOPICS = TopicsConfig()
@@ -561,7 +561,7 @@ def test_bus_failure_gives_503_and_is_logged_once(bus: Bus, caplog: pytest.LogCa
     producer.close()  # every publish now fails inside the real bus
     running = RunningIntake(intake_config(retry_after_s=7), producer)
     try:
-        with caplog.at_level(logging.ERROR, logger="collector.intake"):
+        with caplog.at_level(logging.ERROR, logger="watchkeeper.collector.intake"):
             for _ in range(3):
                 resp = post(running.url + "/v1/traces", traces_request(1).SerializeToString())
                 assert resp.status_code == 503

@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from watchkeeper.detectors.operational.detector import OperationalDetector, OperationalSettings, is_refusal
+from watchkeeper.detectors.operational.evaluation import (
+    SCENARIOS,
+    evaluate,
+    generate_stream,
+    operational_eval_cmd,
+)
 
-from detectors.base import MemoryState, Severity
-from detectors.evaluation.operational import SCENARIOS, evaluate, generate_stream, operational_eval_cmd
-from detectors.operational import OperationalDetector, OperationalSettings, is_refusal
+from watchkeeper.core.detector import MemoryState
+from watchkeeper.core.findings import Severity
 
 
 def run(detector: OperationalDetector, calls: list) -> list:
@@ -91,8 +97,7 @@ def test_cli_prints_the_table() -> None:
 
 def test_fast_forest_scores_like_sklearn() -> None:
     from sklearn.ensemble import IsolationForest
-
-    from detectors.operational import _FastForest
+    from watchkeeper.detectors.operational.detector import _FastForest
 
     rng = np.random.default_rng(0)
     train = rng.normal(size=(40, 5))

@@ -14,9 +14,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-import collector
-from collector import semconv
-from collector.records import sha256_text
+from watchkeeper import collector
+from watchkeeper.core import semconv
+from watchkeeper.core.records import sha256_text
 
 
 @pytest.fixture

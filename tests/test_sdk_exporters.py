@@ -19,12 +19,12 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from watchkeeper.collector.sdk.exporters import CountingBatchSpanProcessor, batch_processor
+from watchkeeper.collector.sdk.exporters.kafka import KafkaSpanExporter
 
-import collector
-from collector import semconv
-from collector.exporters import CountingBatchSpanProcessor, batch_processor
-from collector.exporters.kafka import KafkaSpanExporter
-from collector.records import sha256_text
+from watchkeeper import collector
+from watchkeeper.core import semconv
+from watchkeeper.core.records import sha256_text
 
 
 class CaptureServer:
@@ -290,7 +290,7 @@ def test_azure_monitor_exporter_sends_genai_span_locally_only(
 
 
 def test_otlp_endpoint_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
-    from collector.instrument import DEFAULT_OTLP_ENDPOINT, otlp_traces_endpoint
+    from watchkeeper.collector.sdk.instrument import DEFAULT_OTLP_ENDPOINT, otlp_traces_endpoint
 
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)

@@ -20,10 +20,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 
-import collector
-from collector import semconv
-from collector.records import sha256_text
 from tests.support.fake_openai import FINGERPRINT, USAGE_INPUT, USAGE_OUTPUT, FakeOpenAI
+from watchkeeper import collector
+from watchkeeper.core import semconv
+from watchkeeper.core.records import sha256_text
 
 METRIC_DURATION = "gen_ai.client.operation.duration"
 METRIC_TOKENS = "gen_ai.client.token.usage"
@@ -467,7 +467,7 @@ def test_generator_messages_are_passed_through(traced: Traced, client: openai.Op
     ],
 )
 def test_provider_from_client_base_url(base_url: str, provider: str, port: int) -> None:
-    from collector.providers import endpoint_of_client
+    from watchkeeper.collector.sdk.providers import endpoint_of_client
 
     with openai.OpenAI(base_url=base_url, api_key="k") as c:
         endpoint = endpoint_of_client(c)
@@ -476,7 +476,7 @@ def test_provider_from_client_base_url(base_url: str, provider: str, port: int) 
 
 
 def test_span_metrics_worker_records_without_a_flush() -> None:
-    from collector.metrics_from_spans import SpanMetricsProcessor
+    from watchkeeper.collector.sdk.metrics_from_spans import SpanMetricsProcessor
 
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from collector.redact import KINDS, Redactor, luhn_valid
+from watchkeeper.collector.sdk.redact import KINDS, Redactor, luhn_valid
 
 
 @pytest.fixture(scope="module")

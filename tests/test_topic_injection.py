@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
-
-from detectors.base import MemoryState, Severity
-from detectors.evaluation.topic_injection import (
+from watchkeeper.detectors.topic_injection.detector import (
+    TopicInjectionDetector,
+    TopicInjectionSettings,
+    off_topic_passages,
+)
+from watchkeeper.detectors.topic_injection.evaluation import (
     NARRATIVES,
     insert_at_boundary,
     load_answers,
@@ -18,8 +21,10 @@ from detectors.evaluation.topic_injection import (
     simulate,
     topic_injection_eval_cmd,
 )
-from detectors.topic_injection import TopicInjectionDetector, TopicInjectionSettings, off_topic_passages
-from detectors.watchlist import NarrativeSpec, load_watchlist
+from watchkeeper.detectors.topic_injection.watchlist import NarrativeSpec, load_watchlist
+
+from watchkeeper.core.detector import MemoryState
+from watchkeeper.core.findings import Severity
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -14,9 +14,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from watchkeeper.bus import make_bus
-from watchkeeper.bus.base import Bus, BusError
 from watchkeeper.config import Settings
+from watchkeeper.core.bus import make_bus
+from watchkeeper.core.bus.base import Bus, BusError
 
 log = logging.getLogger("watchkeeper")
 
@@ -83,14 +83,14 @@ class Daemon:
         )
 
         if "alerts" in self.stages:
-            from alerts.stage import AlertsStage
+            from watchkeeper.alerts.stage import AlertsStage
 
             self.alerts = AlertsStage(
                 s.alerts, self.bus, s.bus.topics, self.state_dir, dashboard_url=s.web.base_url
             )
             self.alerts.start()
         if "detectors" in self.stages:
-            from detectors.stage import DetectorsStage
+            from watchkeeper.detectors.stage import DetectorsStage
 
             self.detectors = DetectorsStage(s.detectors, self.bus, s.bus.topics, self.state_dir)
             self.detectors.start()
@@ -119,7 +119,7 @@ class Daemon:
         from watchkeeper.web.server import WebServer
 
         if "collector" in self.stages:
-            from collector.intake import Intake
+            from watchkeeper.collector.intake import Intake
 
             assert self.bus is not None
             self.intake = Intake(self.settings.intake, self.bus.producer(), self.settings.bus.topics)

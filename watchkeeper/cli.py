@@ -74,7 +74,7 @@ def demo(calls: int, keep_running: bool, state_dir: Path | None) -> None:
 @click.option("-c", "--config", type=click.Path(path_type=Path), help="YAML config (thresholds)")
 def score(name: str, config: Path | None) -> None:
     """Score JSON lines {"id", "text", "prompt"?} from stdin; write {"id", "scores", "flagged"} to stdout."""
-    from detectors.registry import detector_class
+    from watchkeeper.detectors.registry import detector_class
 
     settings = _settings(config)
     try:

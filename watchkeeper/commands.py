@@ -11,12 +11,17 @@ import click
 
 #: (parent group or None for top level, module, attribute, name) of every stage-owned command.
 COMMANDS: list[tuple[str | None, str, str, str]] = [
-    (None, "detectors.integrity_commands", "integrity_cli", "integrity"),
-    (None, "alerts.commands", "alerts_cli", "alerts"),
-    ("train", "detectors.safety_commands", "train_cmd", "content-safety"),
-    ("eval", "detectors.safety_commands", "eval_cmd", "content-safety"),
-    ("eval", "detectors.evaluation.topic_injection", "topic_injection_eval_cmd", "topic-injection"),
-    ("eval", "detectors.evaluation.operational", "operational_eval_cmd", "operational"),
+    (None, "watchkeeper.detectors.integrity.commands", "integrity_cli", "integrity"),
+    (None, "watchkeeper.alerts.commands", "alerts_cli", "alerts"),
+    ("train", "watchkeeper.detectors.content_safety.commands", "train_cmd", "content-safety"),
+    ("eval", "watchkeeper.detectors.content_safety.commands", "eval_cmd", "content-safety"),
+    (
+        "eval",
+        "watchkeeper.detectors.topic_injection.evaluation",
+        "topic_injection_eval_cmd",
+        "topic-injection",
+    ),
+    ("eval", "watchkeeper.detectors.operational.evaluation", "operational_eval_cmd", "operational"),
 ]
 
 

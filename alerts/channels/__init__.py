@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from alerts.channels.base import Channel, DeliveryResult
-from alerts.channels.config import (
+from watchkeeper.alerts.channels.base import Channel, DeliveryResult
+from watchkeeper.alerts.channels.config import (
     EmailConfig,
     OpsgenieConfig,
     PagerDutyConfig,
@@ -18,13 +18,13 @@ from alerts.channels.config import (
     TeamsConfig,
     WebhookConfig,
 )
-from alerts.channels.console import ConsoleChannel
-from alerts.channels.email import EmailChannel
-from alerts.channels.opsgenie import OpsgenieChannel
-from alerts.channels.pagerduty import PagerDutyChannel
-from alerts.channels.slack import SlackChannel
-from alerts.channels.teams import TeamsChannel
-from alerts.channels.webhook import WebhookChannel
+from watchkeeper.alerts.channels.console import ConsoleChannel
+from watchkeeper.alerts.channels.email import EmailChannel
+from watchkeeper.alerts.channels.opsgenie import OpsgenieChannel
+from watchkeeper.alerts.channels.pagerduty import PagerDutyChannel
+from watchkeeper.alerts.channels.slack import SlackChannel
+from watchkeeper.alerts.channels.teams import TeamsChannel
+from watchkeeper.alerts.channels.webhook import WebhookChannel
 
 #: ReceiverConfig field -> the channel built from each of its entries, in config (and delivery) order.
 CONFIGURED_CHANNELS: tuple[tuple[str, Callable[..., Channel]], ...] = (

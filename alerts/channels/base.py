@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from alerts.model import Notification
+from watchkeeper.alerts.model import Notification
 
 
 @dataclass(slots=True)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 
-from alerts.channels.base import DeliveryResult
-from alerts.channels.http import ConfiguredChannel
-from alerts.channels.render import View, build_view, truncate
-from alerts.model import Event, Notification
+from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.http import ConfiguredChannel
+from watchkeeper.alerts.channels.render import View, build_view, truncate
+from watchkeeper.alerts.model import Event, Notification
 
 log = logging.getLogger("watchkeeper.alerts.console")
 

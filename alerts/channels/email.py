@@ -18,12 +18,11 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-from alerts.channels.base import DeliveryResult
-from alerts.channels.config import EmailConfig
-from alerts.channels.http import ConfiguredChannel, destination_hash
-from alerts.channels.render import View, build_view, plain_text, truncate
-from alerts.model import Event, Notification
+from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.config import EmailConfig
+from watchkeeper.alerts.channels.http import ConfiguredChannel, destination_hash
+from watchkeeper.alerts.channels.render import View, build_view, plain_text, truncate
+from watchkeeper.alerts.model import Event, Notification
 
 log = logging.getLogger("watchkeeper.alerts.channels")
 

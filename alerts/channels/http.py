@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
-
-from alerts.channels.base import Channel, DeliveryResult
-from alerts.channels.urls import UrlError, UrlResolveError, check_public_destination, mask_url
-from alerts.model import Event, Notification
+from watchkeeper.alerts.channels.base import Channel, DeliveryResult
+from watchkeeper.alerts.channels.urls import UrlError, UrlResolveError, check_public_destination, mask_url
+from watchkeeper.alerts.model import Event, Notification
 
 log = logging.getLogger("watchkeeper.alerts.channels")
 

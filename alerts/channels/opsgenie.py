@@ -12,11 +12,11 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from alerts.channels.base import DeliveryResult
-from alerts.channels.config import OpsgenieConfig
-from alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
-from alerts.channels.render import View, build_view, plain_text, truncate
-from alerts.model import Event, Notification
+from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.config import OpsgenieConfig
+from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
+from watchkeeper.alerts.channels.render import View, build_view, plain_text, truncate
+from watchkeeper.alerts.model import Event, Notification
 
 MESSAGE_LIMIT = 130
 ALIAS_LIMIT = 512

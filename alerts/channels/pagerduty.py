@@ -12,11 +12,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.channels.base import DeliveryResult
-from alerts.channels.config import PagerDutyConfig
-from alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
-from alerts.channels.render import View, bounded, build_view, truncate
-from alerts.model import Event, Notification
+from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.config import PagerDutyConfig
+from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
+from watchkeeper.alerts.channels.render import View, bounded, build_view, truncate
+from watchkeeper.alerts.model import Event, Notification
 
 SUMMARY_LIMIT = 1024
 DEDUP_KEY_LIMIT = 255

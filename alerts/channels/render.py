@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.model import Event, Incident, Notification
+from watchkeeper.alerts.model import Event, Incident, Notification
 
 TRUNCATION_MARK = "… [truncated]"
 

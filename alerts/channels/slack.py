@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from alerts.channels.base import DeliveryResult
-from alerts.channels.config import SlackConfig
-from alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
-from alerts.channels.render import View, build_view, fit, truncate
-from alerts.model import Event, Notification
+from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.config import SlackConfig
+from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
+from watchkeeper.alerts.channels.render import View, build_view, fit, truncate
+from watchkeeper.alerts.model import Event, Notification
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000

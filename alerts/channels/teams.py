@@ -12,11 +12,11 @@ import json
 import re
 from typing import Any
 
-from alerts.channels.base import DeliveryResult
-from alerts.channels.config import TeamsConfig
-from alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
-from alerts.channels.render import View, build_view, fit
-from alerts.model import Event, Notification
+from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.config import TeamsConfig
+from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
+from watchkeeper.alerts.channels.render import View, build_view, fit
+from watchkeeper.alerts.model import Event, Notification
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION = "1.4"

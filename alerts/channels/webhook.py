@@ -16,11 +16,11 @@ import json
 import time
 from typing import Any
 
-from alerts.channels.base import DeliveryResult
-from alerts.channels.config import WebhookConfig, decode_signing_secret
-from alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
-from alerts.channels.render import bounded, iso
-from alerts.model import Notification
+from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.config import WebhookConfig, decode_signing_secret
+from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
+from watchkeeper.alerts.channels.render import bounded, iso
+from watchkeeper.alerts.model import Notification
 
 
 def sign(msg_id: str, timestamp: int, body: bytes, keys: list[bytes]) -> str:

@@ -16,11 +16,11 @@ Layout (one concern per module; `IncidentStore` composes the mixins):
 
 from __future__ import annotations
 
-from alerts.store.errors import InvalidTransition, NotFound, StoreError
-from alerts.store.incident_store import IncidentStore
-from alerts.store.rows import IngestResult, OutboxRow
-from alerts.store.schema import DB_NAME, OPEN_STATUSES, OUTBOX_STATES
-from alerts.store.severity import severity_at_least
+from watchkeeper.alerts.store.errors import InvalidTransition, NotFound, StoreError
+from watchkeeper.alerts.store.incident_store import IncidentStore
+from watchkeeper.alerts.store.rows import IngestResult, OutboxRow
+from watchkeeper.alerts.store.schema import DB_NAME, OPEN_STATUSES, OUTBOX_STATES
+from watchkeeper.alerts.store.severity import severity_at_least
 
 __all__ = [
     "DB_NAME",

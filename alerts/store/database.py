@@ -14,14 +14,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alerts.clock import Clock
-from alerts.config import AlertsConfig
-from alerts.incidents import OpenIncident, Target
-from alerts.inhibition import Inhibitor
-from alerts.model import Event, Status
-from alerts.routing import Router
-from alerts.silences import Silence
-from alerts.store.schema import OPEN_STATUSES
+from watchkeeper.alerts.clock import Clock
+from watchkeeper.alerts.config import AlertsConfig
+from watchkeeper.alerts.incidents import OpenIncident, Target
+from watchkeeper.alerts.inhibition import Inhibitor
+from watchkeeper.alerts.model import Event, Status
+from watchkeeper.alerts.routing import Router
+from watchkeeper.alerts.silences import Silence
+from watchkeeper.alerts.store.schema import OPEN_STATUSES
 
 
 class Transaction:

@@ -6,19 +6,19 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from alerts.clock import Clock, SystemClock
-from alerts.config import AlertsConfig
-from alerts.inhibition import Inhibitor
-from alerts.routing import Router
-from alerts.store.database import StoreBase
-from alerts.store.ingest import IngestMixin
-from alerts.store.lifecycle import LifecycleMixin
-from alerts.store.outbox import OutboxMixin
-from alerts.store.queries import QueriesMixin
-from alerts.store.retention import RetentionMixin
-from alerts.store.scheduling import SchedulingMixin
-from alerts.store.schema import DB_NAME, SCHEMA
-from alerts.store.silences import SilencesMixin
+from watchkeeper.alerts.clock import Clock, SystemClock
+from watchkeeper.alerts.config import AlertsConfig
+from watchkeeper.alerts.inhibition import Inhibitor
+from watchkeeper.alerts.routing import Router
+from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.store.ingest import IngestMixin
+from watchkeeper.alerts.store.lifecycle import LifecycleMixin
+from watchkeeper.alerts.store.outbox import OutboxMixin
+from watchkeeper.alerts.store.queries import QueriesMixin
+from watchkeeper.alerts.store.retention import RetentionMixin
+from watchkeeper.alerts.store.scheduling import SchedulingMixin
+from watchkeeper.alerts.store.schema import DB_NAME, SCHEMA
+from watchkeeper.alerts.store.silences import SilencesMixin
 
 
 class IncidentStore(

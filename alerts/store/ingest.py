@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from alerts.incidents import OpenIncident, incident_id, routing_labels
-from alerts.routing import Route
-from alerts.store.database import StoreBase
-from alerts.store.rows import IngestResult, dumps, incident_row
-from detectors.base import Finding
+from watchkeeper.alerts.incidents import OpenIncident, incident_id, routing_labels
+from watchkeeper.alerts.routing import Route
+from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.store.rows import IngestResult, dumps, incident_row
+
+from watchkeeper.core.findings import Finding
 
 
 class IngestMixin(StoreBase):

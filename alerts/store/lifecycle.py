@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from alerts.incidents import OpenIncident
-from alerts.model import Event, Status
-from alerts.store.database import StoreBase
-from alerts.store.errors import InvalidTransition, NotFound
-from alerts.store.rows import target_from_row
+from watchkeeper.alerts.incidents import OpenIncident
+from watchkeeper.alerts.model import Event, Status
+from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.store.errors import InvalidTransition, NotFound
+from watchkeeper.alerts.store.rows import target_from_row
 
 
 class LifecycleMixin(StoreBase):

@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from alerts.model import Event
-from alerts.store.database import StoreBase
-from alerts.store.errors import NotFound
-from alerts.store.rows import OutboxRow, notification_dict
+from watchkeeper.alerts.model import Event
+from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.store.errors import NotFound
+from watchkeeper.alerts.store.rows import OutboxRow, notification_dict
 
 
 class OutboxMixin(StoreBase):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from alerts.model import Status
-from alerts.store.database import StoreBase
-from alerts.store.rows import finding_dict, incident_dict, notification_dict
-from alerts.store.schema import OPEN_STATUSES, OUTBOX_STATES
-from watchkeeper import metrics
+from watchkeeper.alerts.model import Status
+from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.store.rows import finding_dict, incident_dict, notification_dict
+from watchkeeper.alerts.store.schema import OPEN_STATUSES, OUTBOX_STATES
+
+from watchkeeper.core import metrics
 
 
 class QueriesMixin(StoreBase):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts.store.database import StoreBase
+from watchkeeper.alerts.store.database import StoreBase
 
 
 class RetentionMixin(StoreBase):

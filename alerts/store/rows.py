@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.incidents import OpenIncident, Target
-from alerts.store.errors import StoreError
+from watchkeeper.alerts.incidents import OpenIncident, Target
+from watchkeeper.alerts.store.errors import StoreError
 
 
 @dataclass(slots=True)

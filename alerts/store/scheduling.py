@@ -7,10 +7,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from alerts.incidents import OpenIncident, Target, flush_decision, next_flush
-from alerts.model import Event, Status
-from alerts.store.database import StoreBase
-from alerts.store.rows import dumps, target_from_row
+from watchkeeper.alerts.incidents import OpenIncident, Target, flush_decision, next_flush
+from watchkeeper.alerts.model import Event, Status
+from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.store.rows import dumps, target_from_row
 
 _SNAPSHOT_SAMPLES = 5  # findings embedded in each notification (the full list lives in the dashboard)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts.model import Status
+from watchkeeper.alerts.model import Status
 
 DB_NAME = "alerts.sqlite3"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts.incidents import SEVERITY_RANK
+from watchkeeper.alerts.incidents import SEVERITY_RANK
 
 
 def severity_at_least(severity: str, floor: str) -> bool:

@@ -7,10 +7,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from alerts.silences import STATES, Silence, validate_silence
-from alerts.store.database import StoreBase
-from alerts.store.errors import NotFound, StoreError
-from alerts.store.rows import parse_timestamp
+from watchkeeper.alerts.silences import STATES, Silence, validate_silence
+from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.store.errors import NotFound, StoreError
+from watchkeeper.alerts.store.rows import parse_timestamp
 
 
 class SilencesMixin(StoreBase):
@@ -55,7 +55,7 @@ class SilencesMixin(StoreBase):
         return silence.to_dict(now)
 
     def _silences(self) -> list[Silence]:
-        from alerts.matchers import parse_matchers
+        from watchkeeper.alerts.matchers import parse_matchers
 
         rows = self._conn().execute("SELECT * FROM silences ORDER BY created_at").fetchall()
         return [

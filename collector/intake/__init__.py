@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 
-from collector.config import IntakeConfig
-from collector.intake.core import IntakeCore
-from collector.intake.grpc import GrpcIntake
-from collector.intake.http import HttpIntake
-from watchkeeper.bus.base import Producer, TopicsConfig
+from watchkeeper.collector.intake.config import IntakeConfig
+from watchkeeper.collector.intake.core import IntakeCore
+from watchkeeper.collector.intake.grpc import GrpcIntake
+from watchkeeper.collector.intake.http import HttpIntake
+
+from watchkeeper.core.bus.base import Producer, TopicsConfig
 
 __all__ = ["Intake"]
 

@@ -13,12 +13,12 @@ import zlib
 from aiohttp import web
 from google.protobuf.message import Message
 from google.rpc.status_pb2 import Status
+from watchkeeper.collector.intake.core import SIGNALS, IntakeCore, count_reject
+from watchkeeper.collector.intake.errors import Reason, Rejected
+from watchkeeper.collector.intake.limits import Slot
+from watchkeeper.collector.translate.otlp_json import message_to_json
 
-from collector.intake.core import SIGNALS, IntakeCore, count_reject
-from collector.intake.errors import Reason, Rejected
-from collector.intake.limits import Slot
-from collector.otlp_json import message_to_json
-from watchkeeper.auth import bearer_matches
+from watchkeeper.core.auth import bearer_matches
 
 log = logging.getLogger(__name__)
 

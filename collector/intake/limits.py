@@ -9,7 +9,7 @@ import math
 import time
 from collections.abc import Callable
 
-from collector.intake.errors import Reason, Rejected
+from watchkeeper.collector.intake.errors import Reason, Rejected
 
 
 class Admission:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from watchkeeper.bus.base import Producer
+from watchkeeper.core.bus.base import Producer
 
 log = logging.getLogger(__name__)
 

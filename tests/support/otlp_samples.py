@@ -20,8 +20,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from collector import semconv as sc
-from collector.records import sha256_text
+from watchkeeper.core import semconv as sc
+from watchkeeper.core.records import sha256_text
 
 _LEGACY_SPELLING = {"x_ai": "xai", "azure.ai.openai": "az.ai.openai"}
 

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from alerts.model import Event, Incident, Notification, Status
+from watchkeeper.alerts.model import Event, Incident, Notification, Status
 
 
 @dataclass(slots=True)

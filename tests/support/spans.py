@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from collector import semconv as sc
-from collector.records import sha256_text
+from watchkeeper.core import semconv as sc
+from watchkeeper.core.records import sha256_text
 
 
 def chat_attributes(

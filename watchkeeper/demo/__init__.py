@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from collector import semconv as sc
-from collector.records import sha256_text
+from watchkeeper.core import semconv as sc
+from watchkeeper.core.records import sha256_text
 
 LEAK_ANSWER = (
     "I have updated the delivery address. For reference, the account holder is "

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from watchkeeper import metrics
+from watchkeeper.core import metrics
 from watchkeeper.web.api import DAEMON_KEY, ApiError, run_blocking, store_of
 
 STATIC_DIR = Path(__file__).with_name("static")

@@ -14,8 +14,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
-from watchkeeper import metrics
-from watchkeeper.auth import basic_matches, bearer_matches
+from watchkeeper.core import metrics
+from watchkeeper.core.auth import basic_matches, bearer_matches
 from watchkeeper.web import api
 from watchkeeper.web.api import DAEMON_KEY
 

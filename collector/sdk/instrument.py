@@ -1,0 +1,214 @@
+"""`collector.instrument()`: one call, and every model call made through `openai` is traced.
+
+Arguments win over the standard OpenTelemetry environment variables (OTEL_SERVICE_NAME,
+OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT), which win over the defaults, so the same app is
+configured in code on a laptop and by environment in a deployment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from urllib.parse import urlsplit
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from watchkeeper.collector.sdk import decorator, openai_client, xai
+from watchkeeper.collector.sdk.exporters import CountingBatchSpanProcessor, ExportStats, batch_processor
+from watchkeeper.collector.sdk.metrics_from_spans import SpanMetricsProcessor
+from watchkeeper.collector.sdk.redact import Redactor, default_redactor
+
+logger = logging.getLogger("watchkeeper.collector")
+
+INSTRUMENTATION_NAME = "watchkeeper.collector"
+INSTRUMENTATION_VERSION = "0.1.0"
+DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318/v1/traces"
+EXPORTERS = ("otlp", "kafka", "azure_monitor")
+_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+_CAPTURE_ON = frozenset(("1", "true", "yes", "on", "span_only", "span_and_event"))
+
+RedactOption = Redactor | Callable[[str], str] | Iterable[str] | bool | None
+
+
+class _State:
+    """What uninstrument() has to undo."""
+
+    created_provider: TracerProvider | None = None
+    processors: list[SpanProcessor] = []
+
+
+_STATE = _State()
+
+
+def capture_from_env() -> bool:
+    """OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = true, SPAN_ONLY or SPAN_AND_EVENT: capture."""
+    return os.environ.get(_CAPTURE_ENV, "").strip().lower() in _CAPTURE_ON
+
+
+def otlp_traces_endpoint(endpoint: str | None = None) -> str:
+    """The OTLP/HTTP traces URL: the argument, else the OTEL_* env vars, else the local Watchkeeper intake.
+
+    A base URL (no path) gets `/v1/traces` appended, as the OTLP spec does for OTEL_EXPORTER_OTLP_ENDPOINT.
+    """
+    if endpoint:
+        return endpoint if urlsplit(endpoint).path not in ("", "/") else endpoint.rstrip("/") + "/v1/traces"
+    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if traces:
+        return traces
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if base:
+        return base.rstrip("/") + "/v1/traces"
+    return DEFAULT_OTLP_ENDPOINT
+
+
+def _redactor(option: RedactOption) -> Callable[[str], str] | None:
+    if option is None or option is True:
+        return default_redactor()
+    if option is False:
+        return None
+    if callable(option):
+        return option
+    return Redactor(list(option))
+
+
+def _exporter_processor(
+    name: str,
+    *,
+    otlp_endpoint: str | None,
+    kafka_bootstrap: str | Sequence[str] | None,
+    kafka_topic: str,
+    azure_connection_string: str | None,
+) -> SpanProcessor:
+    if name == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        url = otlp_traces_endpoint(otlp_endpoint)
+        return batch_processor(OTLPSpanExporter(endpoint=url, timeout=5), f"otlp {url}")
+    if name == "kafka":
+        from watchkeeper.collector.sdk.exporters.kafka import KafkaSpanExporter
+
+        bootstrap = kafka_bootstrap or os.environ.get("WATCHKEEPER_KAFKA_BOOTSTRAP")
+        if not bootstrap:
+            raise ValueError(
+                "the kafka exporter needs kafka_bootstrap='host:port' (or WATCHKEEPER_KAFKA_BOOTSTRAP)"
+            )
+        exporter = KafkaSpanExporter(bootstrap, kafka_topic)
+        return batch_processor(exporter, f"kafka {','.join(exporter.bootstrap_servers)} topic {kafka_topic}")
+    if name == "azure_monitor":
+        from watchkeeper.collector.sdk.exporters.azure_monitor import azure_monitor_exporter
+
+        return batch_processor(azure_monitor_exporter(azure_connection_string), "azure_monitor")
+    raise ValueError(f"unknown exporter {name!r}; choose from {EXPORTERS}")
+
+
+def instrument(
+    *,
+    service_name: str | None = None,
+    capture_content: bool | None = None,
+    redact: RedactOption = None,
+    exporters: Sequence[str] = ("otlp",),
+    otlp_endpoint: str | None = None,
+    kafka_bootstrap: str | Sequence[str] | None = None,
+    kafka_topic: str = "watchkeeper.spans",
+    azure_connection_string: str | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> TracerProvider:
+    """Trace every `openai` chat call (and `trace_call` blocks); returns the TracerProvider spans go through.
+
+    The gen_ai.client.* histograms go to `meter_provider` (else the global one); they are recorded from the
+    finished spans in the background, so call `tracer_provider.force_flush()` before reading them.
+
+    capture_content: record message content (default: the OTEL_* env var, else off). redact: None/True = the
+    built-in patterns, False = none, a list of kind names, or any `str -> str` callable. exporters: any of
+    "otlp", "kafka", "azure_monitor", each behind its own bounded batch queue, added to `tracer_provider` when
+    given (else to a new provider, which also becomes the global one if none was set). Calling it again
+    reconfigures: the previous setup is undone first.
+    """
+    unknown = [name for name in exporters if name not in EXPORTERS]
+    if unknown:
+        raise ValueError(f"unknown exporters {unknown}; choose from {EXPORTERS}")
+    uninstrument()
+    created = None
+    if tracer_provider is None:
+        attributes = {SERVICE_NAME: service_name} if service_name else {}
+        tracer_provider = created = TracerProvider(resource=Resource.create(attributes))
+    elif service_name:
+        logger.warning(
+            "service_name is ignored when tracer_provider is given: set it on the provider's resource"
+        )
+    processors = [
+        _exporter_processor(
+            name,
+            otlp_endpoint=otlp_endpoint,
+            kafka_bootstrap=kafka_bootstrap,
+            kafka_topic=kafka_topic,
+            azure_connection_string=azure_connection_string,
+        )
+        for name in dict.fromkeys(exporters)
+    ]
+    meter = (meter_provider or metrics.get_meter_provider()).get_meter(
+        INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION
+    )
+    telemetry = decorator.Telemetry(
+        tracer=tracer_provider.get_tracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION),
+        duration=meter.create_histogram(
+            decorator.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration",
+            explicit_bucket_boundaries_advisory=decorator.DURATION_BUCKETS,
+        ),
+        tokens=meter.create_histogram(
+            decorator.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Measures number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=decorator.TOKEN_BUCKETS,
+        ),
+        capture_content=capture_from_env() if capture_content is None else bool(capture_content),
+    )
+    if telemetry.capture_content:
+        telemetry.redact = _redactor(redact)
+    # The histograms are recorded from our finished spans on a worker thread, not on the call path.
+    processors.append(SpanMetricsProcessor(telemetry.duration, telemetry.tokens, INSTRUMENTATION_NAME))
+    for processor in processors:
+        tracer_provider.add_span_processor(processor)
+    _STATE.created_provider = created
+    _STATE.processors = processors
+    if created is not None and _global_provider_unset():
+        trace.set_tracer_provider(created)
+    decorator.activate(telemetry)
+    if not openai_client.patch():
+        logger.info("the openai package is not installed: only collector.trace_call() blocks will be traced")
+    xai.trace_xai_sdk(tracer_provider)  # the official xAI SDK traces itself; send its spans to our provider
+    return tracer_provider
+
+
+def _global_provider_unset() -> bool:
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def uninstrument() -> None:
+    """Restore the openai methods and stop tracing; flushes the exporters this module added."""
+    openai_client.unpatch()
+    xai.untrace_xai_sdk()
+    decorator.activate(None)
+    created, _STATE.created_provider = _STATE.created_provider, None
+    processors, _STATE.processors = _STATE.processors, []
+    if created is not None and trace.get_tracer_provider() is not created:
+        created.shutdown()  # a provider we made and nobody else uses
+    else:
+        for processor in processors:
+            processor.shutdown()
+
+
+def is_instrumented() -> bool:
+    return decorator.active() is not None
+
+
+def export_stats() -> list[ExportStats]:
+    """Counters (exported / failed / dropped) of each destination `instrument()` set up."""
+    return [p.stats for p in _STATE.processors if isinstance(p, CountingBatchSpanProcessor)]

@@ -1,0 +1,1 @@
+"""The content_safety detector."""

@@ -1,0 +1,432 @@
+"""Leakage: secrets and personal data in model outputs.
+
+An answer that contains an API key, a private key, a payment card or someone's email address is an incident
+whether the model read it from its context or made it up: either way it reaches a user. Every pattern is
+validated (Luhn for cards, mod 97 for IBANs, character entropy for tokens) so ordinary prose with numbers
+stays quiet, and evidence only ever holds a masked form of what matched.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from watchkeeper.core.detector import Detector, DetectorSettings, StateStore
+from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
+from watchkeeper.core.records import ModelCall
+
+# category -> (kind shown to people, default severity)
+CATEGORIES: dict[str, tuple[str, Severity]] = {
+    "private_key": ("secret", Severity.critical),
+    "api_key": ("secret", Severity.critical),
+    "jwt": ("secret", Severity.error),
+    "payment_card": ("pii", Severity.error),
+    "iban": ("pii", Severity.error),
+    "ssn": ("pii", Severity.error),
+    "email": ("pii", Severity.warning),
+    "phone": ("pii", Severity.warning),
+}
+
+
+class LeakageSettings(DetectorSettings):
+    """Keys of `detectors.leakage` in watchkeeper.yaml."""
+
+    categories: list[str] = Field(
+        default_factory=lambda: list(CATEGORIES),
+        description="categories to report: " + ", ".join(CATEGORIES),
+    )
+    ignore_echoed: bool = Field(
+        True, description="a value the user's own prompt already contains is an echo, not a leak"
+    )
+    ignore_email_domains: list[str] = Field(
+        default_factory=lambda: [
+            "example.com",
+            "example.org",
+            "example.net",
+            "test.com",
+            "domain.com",
+            "yourdomain.com",
+            "company.com",
+            "email.com",
+            "mail.com",
+            "yourcompany.com",
+            "acme.com",
+            "localhost",
+        ],
+        description="placeholder domains used in documentation-style answers",
+    )
+    max_matches_in_evidence: int = Field(10, ge=1, description="masked matches kept per finding")
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    category: str
+    value: str
+    start: int
+    end: int
+
+    @property
+    def masked(self) -> str:
+        return mask(self.value, self.category)
+
+
+# --- validators --------------------------------------------------------------------------------------------
+
+
+def luhn_ok(digits: str) -> bool:
+    """Luhn checksum: what every payment card number satisfies and 90% of random digit runs do not."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+_IBAN_LENGTHS = {
+    "AD": 24,
+    "AE": 23,
+    "AL": 28,
+    "AT": 20,
+    "AZ": 28,
+    "BA": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BR": 29,
+    "CH": 21,
+    "CR": 22,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "DO": 28,
+    "EE": 20,
+    "EG": 29,
+    "ES": 24,
+    "FI": 18,
+    "FO": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GI": 23,
+    "GL": 18,
+    "GR": 27,
+    "GT": 28,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IQ": 23,
+    "IS": 26,
+    "IT": 27,
+    "JO": 30,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MD": 24,
+    "ME": 22,
+    "MK": 19,
+    "MR": 27,
+    "MT": 31,
+    "MU": 30,
+    "NL": 18,
+    "NO": 15,
+    "PK": 24,
+    "PL": 28,
+    "PS": 29,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "RS": 22,
+    "SA": 24,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "TN": 24,
+    "TR": 26,
+    "UA": 29,
+    "VG": 24,
+    "XK": 20,
+}
+
+
+def iban_ok(iban: str) -> bool:
+    """ISO 13616: the country's length and the mod-97 check digits."""
+    iban = iban.replace(" ", "").upper()
+    if _IBAN_LENGTHS.get(iban[:2]) != len(iban):
+        return False
+    rearranged = iban[4:] + iban[:4]
+    try:
+        number = int("".join(str(int(ch, 36)) for ch in rearranged))
+    except ValueError:
+        return False
+    return number % 97 == 1
+
+
+def entropy_bits(text: str) -> float:
+    """Shannon entropy per character: real tokens are random, placeholders like sk-xxxx... are not."""
+    if not text:
+        return 0.0
+    counts = Counter(text)
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+# Well-known documentation/test values: quoting them is not a leak.
+_KNOWN_TEST_VALUES = {
+    "4111111111111111",
+    "4242424242424242",
+    "5555555555554444",
+    "5105105105105100",
+    "378282246310005",
+    "371449635398431",
+    "6011111111111117",
+    "4012888888881881",
+    "4000056655665556",
+    "5200828282828210",
+    "AKIAIOSFODNN7EXAMPLE",
+    "GB82WEST12345698765432",
+    "DE89370400440532013000",
+}
+
+_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|6(?:011|5)|35)")
+
+
+def _card_ok(raw: str) -> bool:
+    digits = re.sub(r"[ -]", "", raw)
+    return (
+        13 <= len(digits) <= 19
+        and bool(_CARD_PREFIX.match(digits))
+        and len(set(digits)) > 2
+        and luhn_ok(digits)
+        and digits not in _KNOWN_TEST_VALUES
+    )
+
+
+_TOKEN_PREFIX = re.compile(
+    r"^(?:sk-proj-|sk-ant-[a-z0-9]+-|sk-|sk_live_|AKIA|gh[pousr]_|github_pat_|xox[abprs]-|AIza|eyJ)"
+)
+
+
+def _token_ok(raw: str) -> bool:
+    body = _TOKEN_PREFIX.sub("", raw)
+    return raw not in _KNOWN_TEST_VALUES and "example" not in raw.lower() and entropy_bits(body) >= 3.0
+
+
+def _phone_ok(raw: str) -> bool:
+    digits = re.sub(r"\D", "", raw)
+    if not 10 <= len(digits) <= 15 or len(set(digits)) < 4:
+        return False
+    national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    return not (len(national) == 10 and "555" in (national[:3], national[3:6]))  # reserved for fiction
+
+
+def _ssn_ok(raw: str) -> bool:
+    area, group, serial = raw.split("-")
+    return area not in {"000", "666"} and area[0] != "9" and group != "00" and serial != "0000"
+
+
+# --- patterns ----------------------------------------------------------------------------------------------
+
+_PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
+    (
+        "private_key",
+        re.compile(
+            r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"
+            r"[\s\S]{16,}?(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z)"
+        ),
+        None,
+    ),
+    (
+        "api_key",
+        re.compile(
+            r"(?<![A-Za-z0-9_-])(?:sk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}"
+            r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{50,}|xox[abprs]-[A-Za-z0-9-]{10,}"
+            r"|AIza[0-9A-Za-z_-]{35}|sk_live_[0-9A-Za-z]{20,})(?![A-Za-z0-9_-])"
+        ),
+        _token_ok,
+    ),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), None),
+    (
+        "email",
+        re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b"),
+        None,  # domain placeholders are settings-dependent: checked in the detector
+    ),
+    ("payment_card", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card_ok),
+    ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"), iban_ok),
+    ("ssn", re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"), _ssn_ok),
+    (
+        "phone",
+        re.compile(
+            r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?![\w-])"
+            r"|(?<![\w+])\+\d{10,14}\b"
+        ),
+        _phone_ok,
+    ),
+]
+
+# Cheap prefilters: most answers contain none of these, and skipping the regexes is what keeps us fast.
+_HAS_DIGIT_RUN = re.compile(r"\d[\d ().+-]{8,}\d")
+_SECRET_HINT = re.compile(r"BEGIN|sk-|AKIA|gh[pousr]_|github_pat_|xox|eyJ|AIza|sk_live_")
+
+
+def find_matches(text: str) -> list[Match]:
+    """Every validated match in `text`, in order; overlapping weaker matches (a card inside a key) dropped."""
+    has_digits = _HAS_DIGIT_RUN.search(text) is not None
+    has_secret = _SECRET_HINT.search(text) is not None
+    has_at = "@" in text
+    found: list[Match] = []
+    taken: list[tuple[int, int]] = []
+    for category, pattern, validate in _PATTERNS:
+        if category in {"private_key", "api_key", "jwt"} and not has_secret:
+            continue
+        if category == "email" and not has_at:
+            continue
+        if category in {"payment_card", "ssn", "phone", "iban"} and not has_digits:
+            continue
+        for m in pattern.finditer(text):
+            value = m.group(0).strip()
+            if validate is not None and not validate(value):
+                continue
+            if any(m.start() < end and start < m.end() for start, end in taken):
+                continue
+            taken.append((m.start(), m.end()))
+            found.append(Match(category, value, m.start(), m.end()))
+    found.sort(key=lambda x: x.start)
+    return found
+
+
+def _shifted(matches: list[Match], offset: int) -> list[Match]:
+    return [Match(m.category, m.value, m.start + offset, m.end + offset) for m in matches]
+
+
+def mask(value: str, category: str) -> str:
+    """A recognisable but useless form of a secret: never more than a few characters of the original."""
+    if category == "email":
+        local, _, domain = value.partition("@")
+        tld = domain.rsplit(".", 1)[-1]
+        return f"{local[:1]}***@{domain[:1]}***.{tld}"
+    if category == "private_key":
+        return "-----BEGIN PRIVATE KEY----- [masked] -----END PRIVATE KEY-----"
+    if category in {"payment_card", "iban", "phone", "ssn"}:
+        keep = 2 if category == "ssn" else 4
+        out, seen, total = [], 0, sum(ch.isalnum() for ch in value)
+        for ch in value:
+            if ch.isalnum():
+                seen += 1
+                keep_it = (category == "iban" and seen <= 2) or seen > total - keep
+                out.append(ch if keep_it else "*")
+            else:
+                out.append(ch)
+        return "".join(out)
+    prefix = _TOKEN_PREFIX.match(value)
+    head = prefix.group(0) if prefix else value[:2]
+    return f"{head}…[{len(value) - len(head) - 2} masked]…{value[-2:]}"
+
+
+def masked_excerpt(text: str, matches: list[Match], width: int = 60) -> str:
+    """Context around the first match with every recognised value in the window masked."""
+    if not matches:
+        return ""
+    first = matches[0]
+    lo, hi = max(0, first.start - width), min(len(text), first.end + width)
+    everything = sorted({*matches, *_shifted(find_matches(text[lo:hi]), lo)}, key=lambda m: m.start)
+    pieces, pos = [], lo
+    for m in everything:
+        if m.start < pos:
+            continue
+        if m.end <= lo or m.start >= hi:
+            continue
+        start, end = max(m.start, lo), min(m.end, hi)
+        pieces.append(text[pos:start])
+        pieces.append(m.masked)
+        pos = end
+    pieces.append(text[pos:hi])
+    return ("…" if lo > 0 else "") + "".join(pieces) + ("…" if hi < len(text) else "")
+
+
+class LeakageDetector(Detector):
+    """Secrets and personal data in answers; one finding per category per call."""
+
+    name = "leakage"
+    settings_class = LeakageSettings
+
+    def __init__(self, settings: LeakageSettings | None = None, *, state: StateStore | None = None) -> None:
+        super().__init__(settings, state=state)
+        self.cfg: LeakageSettings = self.settings  # type: ignore[assignment]
+        unknown = set(self.cfg.categories) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(
+                f"detectors.leakage.categories: unknown {sorted(unknown)}; use any of {list(CATEGORIES)}"
+            )
+        self._enabled = set(self.cfg.categories)
+        self._ignored_domains = {d.lower() for d in self.cfg.ignore_email_domains}
+
+    def matches(self, text: str, prompt: str = "") -> list[Match]:
+        """Validated matches the daemon would report (placeholders and echoes of the prompt removed)."""
+        out: list[Match] = []
+        for m in find_matches(text):
+            if m.category not in self._enabled:
+                continue
+            if m.category == "email" and m.value.rsplit("@", 1)[-1].lower() in self._ignored_domains:
+                continue
+            if self.cfg.ignore_echoed and prompt and m.value in prompt:
+                continue
+            out.append(m)
+        return out
+
+    def score_text(self, text: str, prompt: str = "") -> tuple[dict[str, float], bool]:
+        found = {m.category for m in self.matches(text, prompt)}
+        scores = {category: (1.0 if category in found else 0.0) for category in self.cfg.categories}
+        return scores, bool(found)
+
+    def observe(self, call: ModelCall) -> list[Finding]:
+        text = call.output_text
+        if not text:
+            return []
+        matches = self.matches(text, call.prompt_text)
+        if not matches:
+            return []
+        by_category: dict[str, list[Match]] = {}
+        for m in matches:
+            by_category.setdefault(m.category, []).append(m)
+        findings = []
+        for category, group in by_category.items():
+            kind, default = CATEGORIES[category]
+            full_category = f"leakage.{kind}.{category}"
+            severity = self.severity(default)
+            findings.append(
+                make_finding(
+                    call,
+                    detector=self.name,
+                    category=full_category,
+                    severity=severity,
+                    score=1.0,
+                    summary=f"{len(group)} {category.replace('_', ' ')} value(s) in the answer "
+                    f"of {call.service} ({call.model or 'unknown model'})",
+                    excerpt=masked_excerpt(text, group),
+                    labels=call_labels(call, self.name, full_category),
+                    evidence={
+                        "count": len(group),
+                        "matches": [
+                            {"category": m.category, "masked": m.masked, "offset": m.start}
+                            for m in group[: self.cfg.max_matches_in_evidence]
+                        ],
+                    },
+                    id_salt=category,
+                )
+            )
+        return findings

@@ -1,0 +1,1 @@
+"""The topic_injection detector."""
