@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from watchkeeper.alerts.config import parse_duration
 from watchkeeper.alerts.matchers import split_matchers
 from watchkeeper.alerts.routing import Router

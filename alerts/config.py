@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
 from watchkeeper.alerts.matchers import MatcherError, parse_matcher
 
 try:

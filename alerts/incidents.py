@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watchkeeper.alerts.model import Event, Status
-
 from watchkeeper.core.findings import Finding, Severity
 
 SEVERITY_RANK = {s.value: s.rank for s in Severity}

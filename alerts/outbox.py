@@ -22,7 +22,6 @@ from watchkeeper.alerts.clock import Clock, SystemClock
 from watchkeeper.alerts.config import OutboxConfig
 from watchkeeper.alerts.model import Event, Incident, Notification, Status
 from watchkeeper.alerts.store import IncidentStore, OutboxRow
-
 from watchkeeper.core import metrics
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,6 @@ from watchkeeper.alerts.clock import Clock, SystemClock
 from watchkeeper.alerts.config import AlertsConfig
 from watchkeeper.alerts.outbox import Dispatcher
 from watchkeeper.alerts.store import IncidentStore
-
 from watchkeeper.core import metrics
 from watchkeeper.core.bus.base import Bus, Consumer, Record, TopicsConfig
 from watchkeeper.core.findings import Finding

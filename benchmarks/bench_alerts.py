@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import httpx
+
+from tests.test_alerts_support import HttpChannel, Receiver, finding
 from watchkeeper.alerts.config import AlertsConfig
 from watchkeeper.alerts.stage import AlertsStage
 from watchkeeper.alerts.store import IncidentStore
-
-from tests.test_alerts_support import HttpChannel, Receiver, finding
 from watchkeeper.core.bus.base import TopicsConfig
 from watchkeeper.core.bus.embedded import EmbeddedBus
 

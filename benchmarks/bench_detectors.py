@@ -17,15 +17,15 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+
+from watchkeeper.config import load_settings
+from watchkeeper.core.detector import Detector, MemoryState
+from watchkeeper.core.records import Message, ModelCall
 from watchkeeper.detectors.drift.detector import DriftDetector
 from watchkeeper.detectors.leakage.detector import LeakageDetector
 from watchkeeper.detectors.operational.detector import OperationalDetector
 from watchkeeper.detectors.registry import build_suite, detector_class
 from watchkeeper.detectors.topic_injection.detector import TopicInjectionDetector
-
-from watchkeeper.config import load_settings
-from watchkeeper.core.detector import Detector, MemoryState
-from watchkeeper.core.records import Message, ModelCall
 
 WORDS = """
     the a of and to in is you that it for on with as are be this was have or by not from at an but can

@@ -17,9 +17,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: the number we promise per detector worker
 
 from sklearn.feature_extraction.text import HashingVectorizer
-from watchkeeper.detectors.content_safety.detector import ContentSafetyDetector, ContentSafetySettings
 
 from watchkeeper.core.records import Message, ModelCall
+from watchkeeper.detectors.content_safety.detector import ContentSafetyDetector, ContentSafetySettings
 
 
 def answers(data_dir: Path, n: int) -> list[str]:

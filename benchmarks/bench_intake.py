@@ -168,7 +168,6 @@ class Server:
     def __init__(self, state_dir: Path) -> None:
         from watchkeeper.collector.intake import Intake
         from watchkeeper.collector.intake.config import IntakeConfig
-
         from watchkeeper.config import BusConfig
         from watchkeeper.core.bus import make_bus
         from watchkeeper.core.bus.base import TopicsConfig
@@ -253,6 +252,7 @@ def baseline_parse(bodies: list[bytes], requests: int) -> float:
 
 def baseline_check(bodies: list[bytes], requests: int) -> float:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
     from watchkeeper.collector.intake.signals import TRACES
 
     cpu0 = time.process_time()

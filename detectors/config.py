@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from watchkeeper.detectors.registry import available
 
 from watchkeeper.core.detector import DetectorSettings
+from watchkeeper.detectors.registry import available
 
 
 class _DetectorsBase(BaseModel):

@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
 from watchkeeper.collector.translate.log_join import LogJoiner
 from watchkeeper.collector.translate.otlp_model import model_calls_from_bytes
-from watchkeeper.detectors.evaluation_events import EvaluationEvents
-from watchkeeper.detectors.registry import build_suite
-from watchkeeper.detectors.state import StateDb
-
 from watchkeeper.core import metrics
 from watchkeeper.core.bus.base import Bus, BusError, Consumer, Producer, Record
 from watchkeeper.core.detector import Detector
 from watchkeeper.core.findings import Finding
 from watchkeeper.core.records import ModelCall
+from watchkeeper.detectors.evaluation_events import EvaluationEvents
+from watchkeeper.detectors.registry import build_suite
+from watchkeeper.detectors.state import StateDb
 
 log = logging.getLogger("watchkeeper.detectors")
 

@@ -11,9 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from watchkeeper.alerts.store import IncidentStore
-
 from tests.test_alerts_support import Receiver, Reply, finding
+from watchkeeper.alerts.store import IncidentStore
 from watchkeeper.core.bus.base import TopicsConfig
 from watchkeeper.core.bus.embedded import EmbeddedBus
 

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.test_alerts_support import HttpChannel, Receiver, Reply, Timeline, alerts_config, finding
 from watchkeeper.alerts.channels.base import DeliveryResult
 from watchkeeper.alerts.config import OutboxConfig
 from watchkeeper.alerts.outbox import backoff_delay, retry_delay
 from watchkeeper.alerts.stage import AlertsStage
-
-from tests.test_alerts_support import HttpChannel, Receiver, Reply, Timeline, alerts_config, finding
 from watchkeeper.core.bus.base import TopicsConfig
 from watchkeeper.core.bus.embedded import EmbeddedBus
 

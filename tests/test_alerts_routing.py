@@ -7,6 +7,7 @@ import random
 
 import pytest
 from pydantic import ValidationError
+
 from watchkeeper.alerts.config import AlertsConfig, InhibitRuleConfig, RouteConfig, parse_duration
 from watchkeeper.alerts.inhibition import Inhibitor
 from watchkeeper.alerts.matchers import MatcherError, matcher_from_any, parse_matcher, split_matchers

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from watchkeeper.alerts.channels.base import Channel, DeliveryResult
 from watchkeeper.alerts.clock import FakeClock
 from watchkeeper.alerts.config import AlertsConfig
 from watchkeeper.alerts.model import Notification
 from watchkeeper.alerts.stage import AlertsStage
-
 from watchkeeper.core.bus.base import TopicsConfig
 from watchkeeper.core.bus.embedded import EmbeddedBus
 from watchkeeper.core.findings import Finding, Severity, fingerprint

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+
+from tests.support.receivers import MALICIOUS, make_notification
 from watchkeeper.alerts.channels import ConsoleChannel, ReceiverConfig, build_channels, close_channels
 from watchkeeper.alerts.channels.config import SlackConfig
 from watchkeeper.alerts.channels.http import HttpSender, Policy
 from watchkeeper.alerts.channels.urls import UrlError, mask_url, validate_url
 from watchkeeper.alerts.model import Event
-
-from tests.support.receivers import MALICIOUS, make_notification
 
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"
 

@@ -19,11 +19,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from watchkeeper.alerts.channels import EmailChannel, ReceiverConfig, build_channels
-from watchkeeper.alerts.model import Event
 
 from tests.support.net import free_port
 from tests.support.receivers import MALICIOUS, make_notification
+from watchkeeper.alerts.channels import EmailChannel, ReceiverConfig, build_channels
+from watchkeeper.alerts.model import Event
 
 PASSWORD = "s3cret-SMTP-passw0rd"
 

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from email.utils import formatdate
 
 import pytest
-from watchkeeper.alerts.channels import ReceiverConfig, build_channels, close_channels
-from watchkeeper.alerts.channels.base import Channel
-from watchkeeper.alerts.channels.http import parse_retry_after
 
 from tests.support.net import free_port
 from tests.support.receivers import Receiver, make_notification, running_receiver
+from watchkeeper.alerts.channels import ReceiverConfig, build_channels, close_channels
+from watchkeeper.alerts.channels.base import Channel
+from watchkeeper.alerts.channels.http import parse_retry_after
 
 
 @pytest.fixture

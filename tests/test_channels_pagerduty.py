@@ -6,11 +6,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
+
+from tests.support.receivers import MALICIOUS, Receiver, make_notification, running_receiver
 from watchkeeper.alerts.channels import ReceiverConfig, build_channels, close_channels
 from watchkeeper.alerts.channels.base import Channel
 from watchkeeper.alerts.model import Event
-
-from tests.support.receivers import MALICIOUS, Receiver, make_notification, running_receiver
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.support.receivers import MALICIOUS, Receiver, make_notification, running_receiver
 from watchkeeper.alerts.channels import ReceiverConfig, build_channels, close_channels
 from watchkeeper.alerts.channels.render import TRUNCATION_MARK
 from watchkeeper.alerts.channels.slack import escape_mrkdwn
 from watchkeeper.alerts.model import Event
-
-from tests.support.receivers import MALICIOUS, Receiver, make_notification, running_receiver
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.support.receivers import MALICIOUS, Receiver, make_notification, running_receiver
 from watchkeeper.alerts.channels import ReceiverConfig, build_channels, close_channels
 from watchkeeper.alerts.channels.render import TRUNCATION_MARK
 from watchkeeper.alerts.channels.teams import escape_card_markdown
-
-from tests.support.receivers import MALICIOUS, Receiver, make_notification, running_receiver
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from watchkeeper.alerts.channels import ReceiverConfig, build_channels, close_channels
-from watchkeeper.alerts.model import Event
 
 from tests.support.receivers import Receiver, Recorded, make_notification, running_receiver
+from watchkeeper.alerts.channels import ReceiverConfig, build_channels, close_channels
+from watchkeeper.alerts.model import Event
 
 
 @pytest.fixture

@@ -7,6 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from watchkeeper.core.findings import Severity
+from watchkeeper.core.records import Message, ModelCall
 from watchkeeper.detectors.content_safety.detector import (
     ARTIFACTS_DIR,
     FAST_FILE,
@@ -17,9 +20,6 @@ from watchkeeper.detectors.content_safety.detector import (
     load_model,
 )
 from watchkeeper.detectors.content_safety.text_features import ArtifactError, split_sentences
-
-from watchkeeper.core.findings import Severity
-from watchkeeper.core.records import Message, ModelCall
 
 DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -253,6 +253,7 @@ def test_train_and_evaluate_on_a_tiny_data_folder(tmp_path: Path) -> None:
 
 def test_click_commands_run(tmp_path: Path) -> None:
     from click.testing import CliRunner
+
     from watchkeeper.detectors.content_safety.commands import eval_cmd, train_cmd
 
     data, out = tmp_path / "data", tmp_path / "artifacts"

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from watchkeeper.detectors.stage import detector_failure
 
 from tests.support.daemon import daemon_settings, get_json, wait_until
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
 from watchkeeper.core.records import ModelCall
+from watchkeeper.detectors.stage import detector_failure
 
 SECRET_ANSWER = "Sure: write to jane.doe@corp-mail.com, and the card on file is 4539 1488 0343 6467."
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from watchkeeper.detectors.drift.detector import DriftDetector, DriftSettings
 
 from watchkeeper.core.detector import MemoryState
 from watchkeeper.core.records import Message, ModelCall
+from watchkeeper.detectors.drift.detector import DriftDetector, DriftSettings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SMALL = DriftSettings(reference_size=200, window_size=200, test_every=50)

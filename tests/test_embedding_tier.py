@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.svm import SVC
+
 from watchkeeper.detectors.content_safety.detector import (
     ARTIFACTS_DIR,
     HEADS,

@@ -25,6 +25,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.support.fake_openai import FINGERPRINT, USAGE_INPUT, USAGE_OUTPUT, FakeOpenAI
+from watchkeeper import collector
 from watchkeeper.collector.sdk.providers import (
     AZURE_INFERENCE,
     AZURE_OPENAI,
@@ -33,9 +36,6 @@ from watchkeeper.collector.sdk.providers import (
     endpoint_from_url,
 )
 from watchkeeper.collector.translate.otlp_model import model_calls_from_bytes
-
-from tests.support.fake_openai import FINGERPRINT, USAGE_INPUT, USAGE_OUTPUT, FakeOpenAI
-from watchkeeper import collector
 from watchkeeper.core import semconv as sc
 from watchkeeper.core.records import ModelCall, sha256_text
 

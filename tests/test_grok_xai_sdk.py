@@ -22,8 +22,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from watchkeeper.collector.sdk import xai
-from watchkeeper.collector.translate.otlp_model import model_calls_from_bytes
 from xai_sdk import AsyncClient
 from xai_sdk.chat import system, user
 from xai_sdk.telemetry import Telemetry
@@ -32,6 +30,8 @@ from tests.support.daemon import Receiver, alerts_config, get_json, running_daem
 from tests.support.fake_xai import ANSWER, FINGERPRINT, USAGE_INPUT, USAGE_OUTPUT, FakeXai
 from watchkeeper import collector
 from watchkeeper.app import Daemon
+from watchkeeper.collector.sdk import xai
+from watchkeeper.collector.translate.otlp_model import model_calls_from_bytes
 from watchkeeper.core import semconv as sc
 from watchkeeper.core.bus.base import Consumer
 from watchkeeper.core.records import Message, ModelCall, sha256_text

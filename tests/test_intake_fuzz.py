@@ -19,9 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from watchkeeper.collector.intake.errors import Rejected
-from watchkeeper.collector.intake.http import gunzip
-from watchkeeper.collector.translate.otlp_json import OtlpJsonError, logs_from_json, traces_from_json
 
 from tests.test_intake_http import (
     TOPICS,
@@ -33,6 +30,9 @@ from tests.test_intake_http import (
     resource_spans,
     traces_request,
 )
+from watchkeeper.collector.intake.errors import Rejected
+from watchkeeper.collector.intake.http import gunzip
+from watchkeeper.collector.translate.otlp_json import OtlpJsonError, logs_from_json, traces_from_json
 from watchkeeper.config import BusConfig
 from watchkeeper.core.bus import Bus, make_bus
 

@@ -30,9 +30,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
 from watchkeeper.collector.intake import Intake
 from watchkeeper.collector.intake.config import IntakeConfig
-
 from watchkeeper.config import BusConfig
 from watchkeeper.core.bus import Bus, Producer, make_bus
 from watchkeeper.core.bus.base import TopicsConfig

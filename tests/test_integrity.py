@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
+
+from tests.support import otlp_samples as samples
+from tests.support.otlp_samples import CallSpec
 from watchkeeper.collector.translate.otlp_model import model_calls_from_request
+from watchkeeper.core.findings import Severity
+from watchkeeper.core.records import ModelCall, sha256_text
 from watchkeeper.detectors.integrity import audit
 from watchkeeper.detectors.integrity.commands import integrity_cli
 from watchkeeper.detectors.integrity.detector import IntegrityDetector, IntegritySettings
 from watchkeeper.detectors.state import StateDb
-
-from tests.support import otlp_samples as samples
-from tests.support.otlp_samples import CallSpec
-from watchkeeper.core.findings import Severity
-from watchkeeper.core.records import ModelCall, sha256_text
 
 APP = "support-bot"
 PROMPT_A = ("You are a helpful support agent for Acme.", "Never give legal advice.")

@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from watchkeeper.collector.translate.log_join import LogJoiner, content_events
-from watchkeeper.collector.translate.otlp_model import attributes_dict, model_calls_from_bytes
 
 from tests.support.daemon import get_json, running_daemon, wait_until
 from tests.support.fake_openai import USAGE_INPUT, USAGE_OUTPUT, FakeOpenAI
 from watchkeeper.app import Daemon
+from watchkeeper.collector.translate.log_join import LogJoiner, content_events
+from watchkeeper.collector.translate.otlp_model import attributes_dict, model_calls_from_bytes
 from watchkeeper.core.bus.base import Consumer
 from watchkeeper.core.records import Message, ModelCall, sha256_text
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from watchkeeper.detectors.leakage.detector import LeakageDetector, LeakageSettings, iban_ok, luhn_ok, mask
 
 from watchkeeper.core.records import Message, ModelCall
+from watchkeeper.detectors.leakage.detector import LeakageDetector, LeakageSettings, iban_ok, luhn_ok, mask
 
 SECRETS = {
     "api_key": "sk-proj-Qm7tX2vL9pR4sW8yB3nK6dF1hJ5cZ0aE",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
+from watchkeeper.core.detector import MemoryState
+from watchkeeper.core.findings import Severity
 from watchkeeper.detectors.operational.detector import OperationalDetector, OperationalSettings, is_refusal
 from watchkeeper.detectors.operational.evaluation import (
     SCENARIOS,
@@ -12,9 +15,6 @@ from watchkeeper.detectors.operational.evaluation import (
     generate_stream,
     operational_eval_cmd,
 )
-
-from watchkeeper.core.detector import MemoryState
-from watchkeeper.core.findings import Severity
 
 
 def run(detector: OperationalDetector, calls: list) -> list:
@@ -97,6 +97,7 @@ def test_cli_prints_the_table() -> None:
 
 def test_fast_forest_scores_like_sklearn() -> None:
     from sklearn.ensemble import IsolationForest
+
     from watchkeeper.detectors.operational.detector import _FastForest
 
     rng = np.random.default_rng(0)

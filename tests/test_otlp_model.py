@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+from tests.support import otlp_samples as samples
+from tests.support.otlp_samples import CallSpec
 from watchkeeper.collector.translate.log_join import LogJoiner
 from watchkeeper.collector.translate.otlp_model import (
     call_from_span,
     model_calls_from_bytes,
     model_calls_from_request,
 )
-
-from tests.support import otlp_samples as samples
-from tests.support.otlp_samples import CallSpec
 from watchkeeper.core import semconv as sc
 from watchkeeper.core.records import Message, ModelCall, sha256_text
 

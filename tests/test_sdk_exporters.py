@@ -19,10 +19,10 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from watchkeeper.collector.sdk.exporters import CountingBatchSpanProcessor, batch_processor
-from watchkeeper.collector.sdk.exporters.kafka import KafkaSpanExporter
 
 from watchkeeper import collector
+from watchkeeper.collector.sdk.exporters import CountingBatchSpanProcessor, batch_processor
+from watchkeeper.collector.sdk.exporters.kafka import KafkaSpanExporter
 from watchkeeper.core import semconv
 from watchkeeper.core.records import sha256_text
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from watchkeeper.collector.sdk.redact import KINDS, Redactor, luhn_valid
 
 

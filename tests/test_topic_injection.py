@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
+
+from watchkeeper.core.detector import MemoryState
+from watchkeeper.core.findings import Severity
 from watchkeeper.detectors.topic_injection.detector import (
     TopicInjectionDetector,
     TopicInjectionSettings,
@@ -22,9 +25,6 @@ from watchkeeper.detectors.topic_injection.evaluation import (
     topic_injection_eval_cmd,
 )
 from watchkeeper.detectors.topic_injection.watchlist import NarrativeSpec, load_watchlist
-
-from watchkeeper.core.detector import MemoryState
-from watchkeeper.core.findings import Severity
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
 from watchkeeper.alerts.channels.urls import UrlError, is_loopback_host, validate_url
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"

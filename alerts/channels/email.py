@@ -18,6 +18,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
 from watchkeeper.alerts.channels.base import DeliveryResult
 from watchkeeper.alerts.channels.config import EmailConfig
 from watchkeeper.alerts.channels.http import ConfiguredChannel, destination_hash

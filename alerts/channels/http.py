@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
+
 from watchkeeper.alerts.channels.base import Channel, DeliveryResult
 from watchkeeper.alerts.channels.urls import UrlError, UrlResolveError, check_public_destination, mask_url
 from watchkeeper.alerts.model import Event, Notification

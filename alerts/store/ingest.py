@@ -9,7 +9,6 @@ from watchkeeper.alerts.incidents import OpenIncident, incident_id, routing_labe
 from watchkeeper.alerts.routing import Route
 from watchkeeper.alerts.store.database import StoreBase
 from watchkeeper.alerts.store.rows import IngestResult, dumps, incident_row
-
 from watchkeeper.core.findings import Finding
 
 

@@ -9,7 +9,6 @@ from watchkeeper.alerts.model import Status
 from watchkeeper.alerts.store.database import StoreBase
 from watchkeeper.alerts.store.rows import finding_dict, incident_dict, notification_dict
 from watchkeeper.alerts.store.schema import OPEN_STATUSES, OUTBOX_STATES
-
 from watchkeeper.core import metrics
 
 

@@ -12,7 +12,6 @@ from watchkeeper.collector.intake.config import IntakeConfig
 from watchkeeper.collector.intake.core import IntakeCore
 from watchkeeper.collector.intake.grpc import GrpcIntake
 from watchkeeper.collector.intake.http import HttpIntake
-
 from watchkeeper.core.bus.base import Producer, TopicsConfig
 
 __all__ = ["Intake"]

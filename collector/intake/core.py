@@ -11,13 +11,13 @@ import logging
 import time
 
 from google.protobuf.message import DecodeError, Message
+
 from watchkeeper.collector.intake.config import IntakeConfig
 from watchkeeper.collector.intake.errors import Reason, Rejected
 from watchkeeper.collector.intake.limits import Admission, Slot, TokenBucket
 from watchkeeper.collector.intake.publish import Publisher
 from watchkeeper.collector.intake.signals import LOGS, TRACES, Signal
 from watchkeeper.collector.translate.otlp_json import OtlpJsonError
-
 from watchkeeper.core.bus.base import BusError, Producer, TopicsConfig
 from watchkeeper.core.metrics import INTAKE_REJECTS, SPANS_RECEIVED
 

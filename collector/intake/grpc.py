@@ -14,10 +14,10 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
+
 from watchkeeper.collector.intake.core import IntakeCore, count_reject
 from watchkeeper.collector.intake.errors import Reason, Rejected
 from watchkeeper.collector.intake.signals import LOGS, TRACES, Signal
-
 from watchkeeper.core.auth import bearer_matches
 
 _TRANSPORT = "grpc"

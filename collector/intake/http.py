@@ -13,11 +13,11 @@ import zlib
 from aiohttp import web
 from google.protobuf.message import Message
 from google.rpc.status_pb2 import Status
+
 from watchkeeper.collector.intake.core import SIGNALS, IntakeCore, count_reject
 from watchkeeper.collector.intake.errors import Reason, Rejected
 from watchkeeper.collector.intake.limits import Slot
 from watchkeeper.collector.translate.otlp_json import message_to_json
-
 from watchkeeper.core.auth import bearer_matches
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
 from watchkeeper.collector.translate.otlp_json import logs_from_json, traces_from_json
 
 UNKNOWN_SERVICE = "unknown_service"

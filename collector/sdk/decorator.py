@@ -22,9 +22,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import Histogram
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
 from watchkeeper.collector.sdk.metrics_from_spans import TOKEN_TYPE as TOKEN_TYPE  # re-exported
 from watchkeeper.collector.sdk.metrics_from_spans import record_call_metrics
-
 from watchkeeper.core import semconv
 from watchkeeper.core.records import sha256_text
 

@@ -17,6 +17,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
 from watchkeeper.collector.sdk import decorator, openai_client, xai
 from watchkeeper.collector.sdk.exporters import CountingBatchSpanProcessor, ExportStats, batch_processor
 from watchkeeper.collector.sdk.metrics_from_spans import SpanMetricsProcessor

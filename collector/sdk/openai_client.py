@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import wrapt
+
 from watchkeeper.collector.sdk.decorator import CallSpan, Telemetry, active
 from watchkeeper.collector.sdk.providers import Endpoint, endpoint_of_client
-
 from watchkeeper.core import semconv
 
 logger = logging.getLogger("watchkeeper.collector.openai")

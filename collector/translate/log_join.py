@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
 from watchkeeper.collector.translate.otlp_model import (
     CONTENT_EVENTS,
     OUTPUT_EVENTS,
@@ -23,7 +24,6 @@ from watchkeeper.collector.translate.otlp_model import (
     attributes_dict,
     has_content,
 )
-
 from watchkeeper.core.records import ModelCall
 
 _Key = tuple[str, str]  # (trace_id hex, span_id hex)

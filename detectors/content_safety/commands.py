@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 import jinja2
+
 from watchkeeper.detectors.content_safety import training_data as ds
 from watchkeeper.detectors.content_safety.detector import ARTIFACTS_DIR, CATEGORIES, DEFAULT_SEVERITY
 from watchkeeper.detectors.content_safety.evaluation import REFERENCES, SafetyReport

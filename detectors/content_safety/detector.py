@@ -23,6 +23,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import field_validator
+
+from watchkeeper.core.detector import Detector, DetectorSettings
+from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
+from watchkeeper.core.records import ModelCall
 from watchkeeper.detectors.content_safety.embedding_features import KernelHeads, WindowEmbedder
 from watchkeeper.detectors.content_safety.text_features import (
     HashedTextFeatures,
@@ -31,10 +35,6 @@ from watchkeeper.detectors.content_safety.text_features import (
     load_npz,
     split_sentences,
 )
-
-from watchkeeper.core.detector import Detector, DetectorSettings
-from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
-from watchkeeper.core.records import ModelCall
 
 CATEGORIES: tuple[str, ...] = (
     "hate",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from watchkeeper.detectors.content_safety.text_features import ArtifactError
 
 WINDOW_TOKENS = 128  # tokens per window, special tokens included

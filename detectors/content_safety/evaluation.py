@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
+
 from watchkeeper.detectors.content_safety import training_data as ds
 from watchkeeper.detectors.content_safety.detector import (
     CATEGORIES,

@@ -22,6 +22,7 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import normalize
 from sklearn.svm import SVC
+
 from watchkeeper.detectors.content_safety import training_data as ds
 from watchkeeper.detectors.content_safety.detector import (
     EMBEDDING_FILE,

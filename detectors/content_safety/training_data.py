@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from watchkeeper.detectors.content_safety.detector import ARTIFACTS_DIR, HEADS
 
 OPENAI_FILE = "openai_moderation/dev.jsonl"

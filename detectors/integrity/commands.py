@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 import click
+
 from watchkeeper.detectors.integrity import audit
 
 

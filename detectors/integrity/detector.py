@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from watchkeeper.detectors.integrity.audit import AUDIT_FILENAME, AuditLog, current_approvals, is_sha256
 
 from watchkeeper.core import semconv as sc
 from watchkeeper.core.detector import Detector, DetectorSettings, StateStore
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
+from watchkeeper.detectors.integrity.audit import AUDIT_FILENAME, AuditLog, current_approvals, is_sha256
 
 log = logging.getLogger("watchkeeper.detectors.integrity")
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import click
 import numpy as np
-from watchkeeper.detectors.operational.detector import OperationalDetector, OperationalSettings
 
 from watchkeeper.core.records import Message, ModelCall
+from watchkeeper.detectors.operational.detector import OperationalDetector, OperationalSettings
 
 APP, MODEL = "sim-support-bot", "gpt-sim"
 

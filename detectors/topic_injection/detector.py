@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-from watchkeeper.detectors.topic_injection.watchlist import Narrative, NarrativeSpec, load_watchlist
 
 from watchkeeper.core.detector import Detector, DetectorSettings, StateStore
 from watchkeeper.core.findings import Finding, Severity, make_finding
 from watchkeeper.core.records import ModelCall
+from watchkeeper.detectors.topic_injection.watchlist import Narrative, NarrativeSpec, load_watchlist
 
 DIM = 1 << 11  # hashed vocabulary size: passages are ~10 terms, collisions are negligible
 

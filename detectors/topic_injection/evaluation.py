@@ -19,9 +19,9 @@ from pathlib import Path
 import click
 import numpy as np
 import yaml
-from watchkeeper.detectors.topic_injection.detector import TopicInjectionDetector, TopicInjectionSettings
 
 from watchkeeper.core.records import Message, ModelCall
+from watchkeeper.detectors.topic_injection.detector import TopicInjectionDetector, TopicInjectionSettings
 
 DEFAULT_DATA = "../shared/data"
 APP = "sim-chatbot"
