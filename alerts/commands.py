@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
-from watchkeeper.alerts.config import parse_duration
+from watchkeeper.alerts.config import AlertsConfig, parse_duration
 from watchkeeper.alerts.matchers import split_matchers
 from watchkeeper.alerts.routing import Router
 from watchkeeper.alerts.store import IncidentStore, StoreError
+from watchkeeper.core.configfile import ConfigError, format_validation_error, read_config_file
 
 _STATE_DIR_HELP = "state directory of the daemon (default: $WATCHKEEPER_STATE_DIR or .watchkeeper)"
 
@@ -41,14 +43,20 @@ def _state_dir(value: str | None) -> Path:
     return Path(value or os.environ.get("WATCHKEEPER_STATE_DIR") or ".watchkeeper")
 
 
-def _load(config: str) -> Any:
-    from watchkeeper.config import (
-        ConfigError,
-        load_settings,
-    )  # late: watchkeeper.config imports alerts.config
-
+def _load(config: str) -> AlertsConfig:
+    """The alerts section of a config file, validated. Run as `watchkeeper alerts ...`, the command line hands
+    down the daemon's loader (`load_settings` in the context object), which validates the whole file and its
+    environment overrides; run alone (embedded, tests), the alerts section is validated by itself."""
+    root = click.get_current_context().find_root().obj
+    load_settings = root.get("load_settings") if isinstance(root, dict) else None
     try:
-        return load_settings(config)
+        if load_settings is not None:
+            return load_settings(config).alerts
+        section = read_config_file(config).get("alerts") or {}
+        try:
+            return AlertsConfig.model_validate(section)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, config, prefix=("alerts",))) from None
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -95,8 +103,7 @@ def alerts_cli() -> None:
 )
 def check_config(config: str) -> None:
     """Validate the whole configuration file and print the routing tree."""
-    settings = _load(config)
-    alerts = settings.alerts
+    alerts = _load(config)
     click.echo(f"{config}: configuration is valid")
     click.echo("routing tree:")
     click.echo(Router(alerts.route).describe())
@@ -115,10 +122,10 @@ def check_config(config: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def test_route(config: str, labels: str, as_json: bool) -> None:
     """Dry run: which receivers would get a finding with these labels, through which routes."""
-    settings = _load(config)
+    alerts = _load(config)
     parsed = _parse_labels(labels)
     parsed.setdefault("severity", "warning")
-    router = Router(settings.alerts.route)
+    router = Router(alerts.route)
     routes = router.match_uncached(parsed)
     out = [
         {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -20,14 +19,13 @@ from watchkeeper.alerts.clock import Clock, SystemClock
 from watchkeeper.alerts.config import AlertsConfig
 from watchkeeper.alerts.outbox import Dispatcher
 from watchkeeper.alerts.store import IncidentStore
-from watchkeeper.core import metrics
-from watchkeeper.core.bus.base import Bus, Consumer, Record, TopicsConfig
+from watchkeeper.core.bus.base import Bus, Consumer, Producer, Record, TopicsConfig
 from watchkeeper.core.findings import Finding
+from watchkeeper.core.stage import ConsumerLoop
 
 log = logging.getLogger(__name__)
 
 _PRUNE_EVERY_S = 3600.0
-_LAG_EVERY_S = 5.0
 
 
 def default_channel_factory(cfg: AlertsConfig, dashboard_url: str) -> dict[str, list[Channel]]:
@@ -70,22 +68,20 @@ class AlertsStage:
         self.dispatcher = Dispatcher(
             self.store, self.channels, cfg.outbox, dashboard_url=dashboard_url, clock=self.clock
         )
-        self._consumer: Consumer | None = None
+        self.loop = ConsumerLoop(
+            "alerts consumer", bus, cfg.consumer_group, [topics.findings], self._consume, log=log
+        )
+        self.ready = self.loop.ready
         self._stop = threading.Event()
         self._schedule_wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_prune = self.clock.now()
         self.bad_records = 0
-        self.ready = threading.Event()
-        self.last_error: str | None = None
-        self._last_lag = 0.0
 
     # ------------------------------------------------------------------ steps (also used by tests)
     @property
     def consumer(self) -> Consumer:
-        if self._consumer is None:
-            self._consumer = self.bus.consumer(self.cfg.consumer_group, [self.topics.findings])
-        return self._consumer
+        return self.loop.consumer
 
     def poll_once(self, max_records: int = 500, timeout_s: float = 0.5) -> int:
         """Consume one batch, store it, then commit the bus position; returns the records consumed."""
@@ -96,14 +92,6 @@ class AlertsStage:
             self.consumer.commit()
             if result.incidents_created:
                 self._schedule_wake.set()
-        now = time.monotonic()
-        if records or now - self._last_lag >= _LAG_EVERY_S:
-            # Reading the lag costs broker round trips on Kafka: after a batch, else every few seconds.
-            self._last_lag = now
-            try:
-                metrics.BUS_LAG.labels(group=self.cfg.consumer_group).set(self.consumer.lag())
-            except Exception:  # lag is best effort
-                log.debug("bus lag unavailable", exc_info=True)
         return len(records)
 
     def _decode(self, records: Sequence[Record]) -> list[Finding]:
@@ -138,8 +126,8 @@ class AlertsStage:
         if self._threads:
             return
         self._stop.clear()
+        self.loop.start()
         for name, target in (
-            ("alerts-consume", self._consume_loop),
             ("alerts-schedule", self._schedule_loop),
             ("alerts-dispatch", self._dispatch_loop),
         ):
@@ -147,35 +135,17 @@ class AlertsStage:
             thread.start()
             self._threads.append(thread)
 
-    def _consume_loop(self) -> None:
-        # The consumer lives and dies on this thread (kafka-python consumers are not thread-safe).
-        try:
-            while not self._stop.is_set():
-                try:
-                    self.poll_once(timeout_s=0.2)
-                    self.ready.set()
-                    self.last_error = None
-                except Exception as exc:
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    log.exception("alerts consumer failed; uncommitted findings are read again in 1 s")
-                    # A fresh consumer resumes from the last committed position: nothing is skipped.
-                    self._close_consumer()
-                    self._stop.wait(1.0)
-        finally:
-            self._close_consumer()
-
-    def _close_consumer(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            try:
-                consumer.close()
-            except Exception:
-                log.debug("consumer close failed", exc_info=True)
+    def _consume(self, consumer: Consumer, producer: Producer | None) -> None:
+        self.poll_once(timeout_s=0.2)
 
     @property
     def healthy(self) -> bool:
-        alive = bool(self._threads) and all(t.is_alive() for t in self._threads)
-        return alive and self.ready.is_set() and self.last_error is None
+        alive = self.loop.alive and all(t.is_alive() for t in self._threads)
+        return alive and self.loop.healthy
+
+    @property
+    def last_error(self) -> str | None:
+        return self.loop.last_error
 
     def refresh_metrics(self) -> None:
         """Incident gauges for /metrics (ack, resolve and auto-resolve change them too)."""
@@ -201,8 +171,9 @@ class AlertsStage:
         self._stop.set()
         self._schedule_wake.set()
         self.dispatcher.wake()
+        self.loop.stop(timeout_s=30.0)  # a Kafka poll may be waiting for a group join to finish
         for thread in self._threads:
-            thread.join(timeout=30.0)  # a Kafka poll may be waiting for a group join to finish
+            thread.join(timeout=30.0)
         self._threads.clear()
         self.dispatcher.close()
         for chs in self.channels.values():

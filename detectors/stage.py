@@ -10,20 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-
-from watchkeeper.collector.translate.log_join import LogJoiner
-from watchkeeper.collector.translate.otlp_model import model_calls_from_bytes
 from watchkeeper.core import metrics
-from watchkeeper.core.bus.base import Bus, BusError, Consumer, Producer, Record
+from watchkeeper.core.bus.base import Bus, Consumer, Producer, Record
+from watchkeeper.core.bus.config import TopicsConfig
+from watchkeeper.core.decoding import CallDecoder
 from watchkeeper.core.detector import Detector
 from watchkeeper.core.findings import Finding
 from watchkeeper.core.records import ModelCall
+from watchkeeper.core.stage import ConsumerLoop
+from watchkeeper.detectors.config import DetectorsConfig
 from watchkeeper.detectors.evaluation_events import EvaluationEvents
 from watchkeeper.detectors.registry import build_suite
 from watchkeeper.detectors.state import StateDb
@@ -32,13 +31,15 @@ log = logging.getLogger("watchkeeper.detectors")
 
 PENDING_KEY = "pending_calls"
 DETECTOR_FAILURE = "detector_failure"
-LAG_EVERY_S = 10.0
 
 
 class DetectorsStage:
     group = "watchkeeper-detectors"
 
-    def __init__(self, cfg, bus: Bus, topics, state_dir: Path) -> None:  # cfg: DetectorsConfig
+    def __init__(
+        self, cfg: DetectorsConfig, bus: Bus, topics: TopicsConfig, state_dir: Path, *, decoder: CallDecoder
+    ) -> None:
+        """`decoder` turns bus records into ModelCalls (the collector's translation, wired by the daemon)."""
         self.cfg = cfg
         self.bus = bus
         self.topics = topics
@@ -47,39 +48,47 @@ class DetectorsStage:
         self.detectors: list[Detector] = build_suite(
             cfg.detector_settings(), self.state_db.namespace, Path(state_dir)
         )
-        self.joiner = LogJoiner(hold_s=cfg.log_hold_s)
+        self.decoder = decoder
         pending = self._stage_state.get(PENDING_KEY) or []
-        if pending:
-            self.joiner.restore([ModelCall.from_dict(c) for c in pending])
+        # Persisted calls beyond the decoder's bound are analyzed with the first batch, not dropped.
+        self._restored = self.decoder.restore([ModelCall.from_dict(c) for c in pending]) if pending else []
         self.evaluation_events: EvaluationEvents | None = None
         if cfg.evaluation_events_endpoint:
             self.evaluation_events = EvaluationEvents(cfg.evaluation_events_endpoint)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.ready = threading.Event()
+        self.loop = ConsumerLoop(
+            "detectors stage",
+            bus,
+            self.group,
+            [topics.spans, topics.logs],
+            self._step,
+            log=log,
+            publishes=True,
+        )
+        self.ready = self.loop.ready
         self.calls_processed = 0
-        self._lag_at = 0.0
-        self.last_error: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="detectors-stage", daemon=True)
-        self._thread.start()
+        log.info("detectors stage running: %s", ", ".join(d.name for d in self.detectors))
+        self.loop.start()
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():  # never touch state under a running batch: it is replayed instead
-                log.error(
-                    "detectors stage did not finish its batch within %.0f s; state not flushed", timeout_s
-                )
-                return
+        if not self.loop.stop(timeout_s):  # never touch state under a running batch: it is replayed instead
+            log.error("detectors stage did not finish its batch within %.0f s; state not flushed", timeout_s)
+            return
         for detector in self.detectors:
             detector.close()
         self.state_db.flush()
         if self.evaluation_events is not None:
             self.evaluation_events.close()
+
+    @property
+    def healthy(self) -> bool:
+        return self.loop.healthy
+
+    @property
+    def last_error(self) -> str | None:
+        return self.loop.last_error
 
     # -- processing ------------------------------------------------------------------------------
     def analyze(self, calls: list[ModelCall]) -> tuple[list[Finding], list[tuple[bytes | None, bytes]]]:
@@ -112,16 +121,11 @@ class DetectorsStage:
         return findings, [detector_failure(calls[i], errors) for i, errors in failures.items()]
 
     def _decode(self, records: list[Record]) -> tuple[list[ModelCall], list[tuple[bytes | None, bytes]]]:
-        calls: list[ModelCall] = []
+        calls, self._restored = self._restored, []
         dead: list[tuple[bytes | None, bytes]] = []
         for record in records:
             try:
-                if record.topic == self.topics.logs:
-                    req = ExportLogsServiceRequest()
-                    req.ParseFromString(record.value)
-                    calls.extend(self.joiner.add_logs(req))
-                else:
-                    calls.extend(self.joiner.add_calls(model_calls_from_bytes(record.value)))
+                calls.extend(self.decoder.decode(record))
             except Exception as exc:  # the intake validated it; anything left is a bug or a foreign producer
                 log.warning(
                     "record %s/%d@%d cannot be decoded (%s); moved to %s",
@@ -132,43 +136,11 @@ class DetectorsStage:
                     self.topics.deadletter,
                 )
                 dead.append((record.key, record.value))
-        calls.extend(self.joiner.flush(time.time()))
+        calls.extend(self.decoder.flush(time.time()))
         return calls, dead
 
-    def _run(self) -> None:
-        consumer: Consumer | None = None
-        producer: Producer | None = None
-        log.info("detectors stage running: %s", ", ".join(d.name for d in self.detectors))
-        try:
-            while not self._stop.is_set():
-                try:
-                    if producer is None:
-                        producer = self.bus.producer()
-                    if consumer is None:
-                        consumer = self.bus.consumer(self.group, [self.topics.spans, self.topics.logs])
-                    self.ready.set()
-                    self._step(consumer, producer)
-                    self.last_error = None
-                except Exception as exc:  # a bus outage, a full disk, a bug: never die silently
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    log.error(
-                        "detectors stage failed on a batch (%s); uncommitted records are read again in 2 s",
-                        self.last_error,
-                        exc_info=not isinstance(exc, BusError),
-                    )
-                    # A fresh consumer resumes from the last committed position: nothing is skipped.
-                    consumer = _close_quietly(consumer)
-                    self._stop.wait(2.0)
-        finally:
-            _close_quietly(consumer)
-            _close_quietly(producer)
-
-    @property
-    def healthy(self) -> bool:
-        alive = self._thread is not None and self._thread.is_alive()
-        return alive and self.ready.is_set() and self.last_error is None
-
-    def _step(self, consumer, producer) -> None:
+    def _step(self, consumer: Consumer, producer: Producer | None) -> None:
+        assert producer is not None  # the loop publishes
         records = consumer.poll(self.cfg.batch_size, timeout_s=0.5)
         calls, dead = self._decode(records)
         if not records and not calls:
@@ -187,15 +159,10 @@ class DetectorsStage:
                 self.evaluation_events.emit(findings)
         if dead or failed:  # after the findings; a replayed batch repeats letters under the same id
             producer.publish(self.topics.deadletter, dead + failed)
-        self._stage_state.put(PENDING_KEY, [c.to_dict() for c in self.joiner.pending()])
+        self._stage_state.put(PENDING_KEY, [c.to_dict() for c in self.decoder.pending()])
         self.state_db.flush()
         consumer.commit()
         self.calls_processed += len(calls)
-        self.last_error = None
-        now = time.monotonic()
-        if now - self._lag_at >= LAG_EVERY_S:  # a lag query costs broker round trips: sample it
-            self._lag_at = now
-            metrics.BUS_LAG.labels(self.group).set(consumer.lag())
 
 
 def detector_failure(call: ModelCall, errors: list[dict[str, str]]) -> tuple[bytes, bytes]:
@@ -223,11 +190,3 @@ def _strict_json(value: Any) -> Any:
     if value is None or isinstance(value, str | int | bool):
         return value
     return str(value)
-
-
-def _close_quietly(resource: Consumer | Producer | None) -> None:
-    if resource is not None:
-        try:
-            resource.close()
-        except Exception:
-            log.debug("closing %s failed", type(resource).__name__, exc_info=True)

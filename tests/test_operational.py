@@ -8,13 +8,14 @@ from click.testing import CliRunner
 
 from watchkeeper.core.detector import MemoryState
 from watchkeeper.core.findings import Severity
-from watchkeeper.detectors.operational.detector import OperationalDetector, OperationalSettings, is_refusal
+from watchkeeper.detectors.operational.detector import OperationalDetector, OperationalSettings
 from watchkeeper.detectors.operational.evaluation import (
     SCENARIOS,
     evaluate,
     generate_stream,
     operational_eval_cmd,
 )
+from watchkeeper.detectors.refusals import is_refusal
 
 
 def run(detector: OperationalDetector, calls: list) -> list:

@@ -90,9 +90,13 @@ class Daemon:
             )
             self.alerts.start()
         if "detectors" in self.stages:
+            from watchkeeper.collector.translate.decoder import SpanDecoder
             from watchkeeper.detectors.stage import DetectorsStage
 
-            self.detectors = DetectorsStage(s.detectors, self.bus, s.bus.topics, self.state_dir)
+            decoder = SpanDecoder(s.bus.topics.logs, hold_s=s.detectors.log_hold_s)
+            self.detectors = DetectorsStage(
+                s.detectors, self.bus, s.bus.topics, self.state_dir, decoder=decoder
+            )
             self.detectors.start()
 
         self._loop = asyncio.new_event_loop()

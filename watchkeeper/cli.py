@@ -21,8 +21,12 @@ def _settings(config: Path | None) -> Settings:
 
 @click.group()
 @click.version_option(package_name="watchkeeper")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Watchkeeper: trace every LLM call, detect controversial output and unapproved changes, page on-call."""
+    # Stage-owned commands validate the whole file through the daemon's loader, handed down here, so they
+    # never import the composition root themselves.
+    ctx.ensure_object(dict)["load_settings"] = load_settings
 
 
 @main.command()

@@ -7,11 +7,9 @@ this module composes them and turns validation errors into messages that name th
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,11 +24,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from watchkeeper.alerts.config import AlertsConfig
 from watchkeeper.collector.intake.config import IntakeConfig
 from watchkeeper.core.bus.config import BusConfig
+from watchkeeper.core.configfile import ConfigError, format_validation_error, read_config_file
 from watchkeeper.detectors.config import DetectorsConfig
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; str() is a user-facing message naming the key and the fix."""
 
 
 class Strict(BaseModel):
@@ -97,53 +92,18 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
-_SECRET_WORDS = re.compile(r"password|secret|token|key|url", re.IGNORECASE)
-
-
-def _format_error(err: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration in {source}:"]
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        kind = e["type"]
-        if kind == "extra_forbidden":
-            hint = "unknown key: remove it or check its spelling (see watchkeeper.example.yaml)"
-        elif kind == "missing":
-            hint = "required key is missing: add it"
-        else:
-            got = e.get("input")
-            secret = any(_SECRET_WORDS.search(str(p)) for p in e["loc"])
-            hint = e["msg"] if secret or isinstance(got, dict | list) else f"{e['msg']} (got {got!r})"
-        env = "WATCHKEEPER_" + "__".join(str(p).upper() for p in e["loc"])
-        lines.append(f"  - {key}: {hint}  [env override: {env}]")
-    return "\n".join(lines)
-
-
 def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Read YAML (optional), apply env overrides and `overrides` (tests), validate. Raises ConfigError."""
     data: dict[str, Any] = {}
     source = "built-in defaults"
     if path is not None:
         source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read config file {path}: {exc.strerror}; pass an existing file with -c"
-            ) from exc
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections at the top level")
-        data = loaded
+        data = read_config_file(path)
     data = _merge(data, overrides)
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc, source + " (or WATCHKEEPER_* environment)")) from None
+        raise ConfigError(format_validation_error(exc, source + " (or WATCHKEEPER_* environment)")) from None
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from watchkeeper.core.detector import Detector, DetectorSettings, StateStore
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
-from watchkeeper.detectors.operational.detector import REFUSAL_PHRASES, is_refusal
+from watchkeeper.detectors.refusals import REFUSAL_PHRASES, is_refusal
 
 N_FEATURES = 1 << 12
 CENTROID_TERMS = 256  # a centroid keeps its heaviest buckets: small to persist, same assignments in practice

@@ -14,7 +14,7 @@ from watchkeeper.core.bus.base import (
 )
 
 if TYPE_CHECKING:  # kept out of the import path: the bus itself needs no configuration machinery
-    from watchkeeper.config import BusConfig
+    from watchkeeper.core.bus.config import BusConfig
 
 __all__ = [
     "Bus",

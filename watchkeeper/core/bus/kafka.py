@@ -30,7 +30,7 @@ from kafka.structs import OffsetAndMetadata
 from watchkeeper.core.bus.base import Bus, BusError, Consumer, Producer, Record
 
 if TYPE_CHECKING:  # kept out of the import path: the bus itself needs no configuration machinery
-    from watchkeeper.config import BusConfig
+    from watchkeeper.core.bus.config import BusConfig
 
 log = logging.getLogger(__name__)
 
