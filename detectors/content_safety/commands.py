@@ -15,9 +15,10 @@ import click
 import jinja2
 
 from watchkeeper.detectors.content_safety import training_data as ds
-from watchkeeper.detectors.content_safety.detector import ARTIFACTS_DIR, CATEGORIES, DEFAULT_SEVERITY
+from watchkeeper.detectors.content_safety.detector import ARTIFACTS_DIR, DEFAULT_SEVERITY
 from watchkeeper.detectors.content_safety.evaluation import REFERENCES, SafetyReport
 from watchkeeper.detectors.content_safety.evaluation import evaluate_content_safety as run_evaluation
+from watchkeeper.detectors.content_safety.settings import CATEGORIES
 from watchkeeper.detectors.content_safety.training import TrainOptions, train_artifacts
 
 DEFAULT_DATA = Path("../shared/data")

@@ -19,15 +19,15 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import field_validator
 
 from watchkeeper.core.detector import Detector, DetectorSettings
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
 from watchkeeper.detectors.content_safety.embedding_features import KernelHeads, WindowEmbedder
+from watchkeeper.detectors.content_safety.settings import HEADS, ContentSafetySettings
 from watchkeeper.detectors.content_safety.text_features import (
     HashedTextFeatures,
     LinearHeads,
@@ -36,16 +36,6 @@ from watchkeeper.detectors.content_safety.text_features import (
     split_sentences,
 )
 
-CATEGORIES: tuple[str, ...] = (
-    "hate",
-    "harassment",
-    "violence",
-    "self_harm",
-    "sexual",
-    "sexual_minors",
-    "extremism",
-)
-HEADS: tuple[str, ...] = (*CATEGORIES, "any")
 DEFAULT_SEVERITY: dict[str, Severity] = {
     "sexual_minors": Severity.critical,
     "extremism": Severity.critical,
@@ -79,35 +69,6 @@ def apply_rules(texts: list[str], probs: np.ndarray) -> np.ndarray:
         if not MINOR_TERMS.search(text.lower()):
             probs[i, col] *= NO_MINOR_FACTOR
     return probs
-
-
-def _check_keys(value: dict[str, Any], what: str) -> dict[str, Any]:
-    unknown = sorted(set(value) - set(HEADS))
-    if unknown:
-        raise ValueError(f"unknown content-safety {what} key(s) {unknown}; valid keys: {', '.join(HEADS)}")
-    return value
-
-
-class ContentSafetySettings(DetectorSettings):
-    tier: Literal["fast", "embedding"] = "fast"
-    thresholds: dict[str, float] = {}  # per-category overrides of the shipped thresholds, in [0, 1]
-    check_inputs: bool = False  # also score the user's messages (finds abusive users, not only bad answers)
-    severities: dict[str, Severity] = {}  # per-category overrides of DEFAULT_SEVERITY
-    artifacts_dir: str | None = None  # where the weights are; default: the ones shipped in the package
-    excerpt_sentences: int = 2
-
-    @field_validator("thresholds")
-    @classmethod
-    def _thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        for key, threshold in _check_keys(value, "thresholds").items():
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"content_safety thresholds.{key} = {threshold}: must be within [0, 1]")
-        return value
-
-    @field_validator("severities")
-    @classmethod
-    def _severities(cls, value: dict[str, Severity]) -> dict[str, Severity]:
-        return _check_keys(value, "severities")
 
 
 @dataclass

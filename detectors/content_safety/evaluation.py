@@ -18,12 +18,8 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 
 from watchkeeper.detectors.content_safety import training_data as ds
-from watchkeeper.detectors.content_safety.detector import (
-    CATEGORIES,
-    HEADS,
-    ContentSafetyDetector,
-    ContentSafetySettings,
-)
+from watchkeeper.detectors.content_safety.detector import ContentSafetyDetector
+from watchkeeper.detectors.content_safety.settings import CATEGORIES, HEADS, ContentSafetySettings
 from watchkeeper.detectors.content_safety.text_features import HashedTextFeatures
 from watchkeeper.detectors.content_safety.training import Scorer, TrainOptions, embed, training_set
 

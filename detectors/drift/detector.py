@@ -19,7 +19,6 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import Field
 from scipy.sparse import csr_matrix, vstack
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, fisher_exact, ks_2samp
@@ -27,27 +26,14 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from watchkeeper.core.detector import Detector, DetectorSettings, StateStore
+from watchkeeper.core.detector import Detector, StateStore
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
+from watchkeeper.detectors.drift.settings import DriftSettings
 from watchkeeper.detectors.refusals import REFUSAL_PHRASES, is_refusal
 
 N_FEATURES = 1 << 12
 CENTROID_TERMS = 256  # a centroid keeps its heaviest buckets: small to persist, same assignments in practice
-
-
-class DriftSettings(DetectorSettings):
-    """Keys of `detectors.drift` in watchkeeper.yaml."""
-
-    reference_size: int = Field(500, ge=50, description="outputs in the reference window")
-    window_size: int = Field(500, ge=50, description="outputs in the recent (sliding) window")
-    test_every: int = Field(100, ge=1, description="calls between tests once both windows are full")
-    alpha: float = Field(0.001, gt=0, lt=1, description="family-wise test level (split over the 3 tests)")
-    topics: int = Field(12, ge=2, le=64, description="k-means clusters of the topic histogram")
-    rebaseline_after: int = Field(
-        20, ge=1, description="consecutive drifted tests after which the recent window becomes the reference"
-    )
-    min_refusals: int = Field(5, ge=1, description="refusals (both windows) needed to test the refusal rate")
 
 
 @dataclass(slots=True)

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 from scipy.stats import beta, binom
 from sklearn.ensemble import IsolationForest
 
-from watchkeeper.core.detector import Detector, DetectorSettings, StateStore
+from watchkeeper.core.detector import Detector, StateStore
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
-from watchkeeper.detectors.refusals import REFUSAL_PHRASES, is_refusal
+from watchkeeper.detectors.operational.settings import OperationalSettings
+from watchkeeper.detectors.refusals import is_refusal
 
 # metric -> which side of the band is anomalous
 VALUE_METRICS: dict[str, str] = {
@@ -44,37 +44,6 @@ RATES = ("error_rate", "truncation_rate", "content_filter_rate", "refusal_rate")
 # Forest features: the continuous window statistics. Rates stay out: they have exact binomial tests, and their
 # rare discrete values (1 content filter in 50 calls) isolate normal windows and blunt the forest.
 FEATURES = ("latency_p50", "latency_p90", "ttfc_p50", "input_p50", "output_p50")
-
-
-class OperationalSettings(DetectorSettings):
-    """Keys of `detectors.operational` in watchkeeper.yaml."""
-
-    window_calls: int = Field(50, ge=5, description="a window closes after this many calls of an app+model")
-    window_seconds: float = Field(
-        300.0, gt=0, description="... or after this long, if it has min_window_calls"
-    )
-    min_window_calls: int = Field(10, ge=1, description="calls a window needs to be judged")
-    min_samples: int = Field(200, ge=10, description="baseline calls needed before any finding (warm-up)")
-    reference_size: int = Field(1000, ge=50, description="recent normal values kept per metric")
-    band_mads: float = Field(4.0, gt=0, description="band half-width in robust standard deviations (MAD)")
-    min_spread: float = Field(0.05, ge=0, description="floor of the robust spread, in log units (~5%)")
-    alpha: float = Field(1e-4, gt=0, lt=1, description="binomial test level for a window")
-    min_out_of_band: int = Field(3, ge=1, description="calls out of band a value finding needs")
-    min_rate_increase: float = Field(
-        0.05, ge=0, le=1, description="absolute rate increase a rate finding needs"
-    )
-    adapt_after_windows: int = Field(10, ge=1, description="consecutive anomalous windows -> new normal")
-    forest: bool = Field(True, description="multivariate IsolationForest over window features")
-    forest_min_windows: int = Field(20, ge=8, description="normal windows before the forest is fitted")
-    forest_refit_every: int = Field(50, ge=1, description="windows between refits")
-    forest_trees: int = Field(64, ge=8)
-    forest_margin: float = Field(0.08, ge=0, description="score margin below the lowest training score")
-    combined_z: float = Field(
-        5.0, gt=0, description="robust z of a window feature that counts as far out (2 such -> combined)"
-    )
-    persist_every_windows: int = Field(10, ge=1, description="how often baselines are written to state")
-    refusal_phrases: list[str] = Field(default_factory=lambda: list(REFUSAL_PHRASES))
-    max_keys: int = Field(1000, ge=1, description="app+model baselines kept (least recently used dropped)")
 
 
 @dataclass(slots=True)

@@ -27,13 +27,13 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import Field
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from watchkeeper.core.detector import Detector, DetectorSettings, StateStore
+from watchkeeper.core.detector import Detector, StateStore
 from watchkeeper.core.findings import Finding, Severity, make_finding
 from watchkeeper.core.records import ModelCall
-from watchkeeper.detectors.topic_injection.watchlist import Narrative, NarrativeSpec, load_watchlist
+from watchkeeper.detectors.topic_injection.settings import TopicInjectionSettings
+from watchkeeper.detectors.topic_injection.watchlist import Narrative, load_watchlist
 
 DIM = 1 << 11  # hashed vocabulary size: passages are ~10 terms, collisions are negligible
 
@@ -254,37 +254,6 @@ def analyze(
             out.append(Passage(" ".join(sentences[i : j + 1]), merged, overlap))
         i = j + 1
     return out, set(df)
-
-
-class TopicInjectionSettings(DetectorSettings):
-    """Keys of `detectors.topic_injection` in watchkeeper.yaml."""
-
-    min_conversations: int = Field(6, ge=2, description="distinct conversations a theme needs to be reported")
-    watchlist_min_conversations: int = Field(
-        3, ge=1, description="the same, for themes matching a watchlist narrative"
-    )
-    window_seconds: float = Field(86_400.0, gt=0, description="sliding window for counting conversations")
-    warmup_calls: int = Field(
-        300, ge=0, description="calls per app whose recurring themes are learned as the app's boilerplate"
-    )
-    max_overlap: float = Field(
-        0.2, ge=0, le=1, description="a sentence is off-topic at or below this overlap"
-    )
-    min_terms: int = Field(5, ge=1, description="content words a passage needs (shorter ones are chatter)")
-    max_generic: float = Field(
-        0.5, ge=0, le=1, description="passages with more generic words are boilerplate"
-    )
-    similarity: float = Field(0.45, gt=0, le=1, description="cosine to join a theme's centroid")
-    boilerplate_similarity: float = Field(0.5, gt=0, le=1, description="cosine to a boilerplate phrase")
-    watchlist_similarity: float = Field(0.3, gt=0, le=1, description="cosine of a theme to a narrative")
-    max_themes: int = Field(256, ge=8, description="candidate themes kept per app (least recent evicted)")
-    max_examples: int = Field(10, ge=1, description="example calls in a theme's first finding")
-    boilerplate: list[str] = Field(default_factory=list, description="extra boilerplate phrasings to ignore")
-    watchlist_file: str | None = Field(
-        None, description="a YAML file of narratives added to the shipped ones"
-    )
-    builtin_watchlist: bool = Field(True, description="use the shipped narratives")
-    watchlist: list[NarrativeSpec] = Field(default_factory=list, description="narratives given inline")
 
 
 @dataclass(slots=True)
