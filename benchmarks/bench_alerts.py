@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_alerts_support import HttpChannel, Receiver, finding
+from tests.support.alerts import HttpChannel, finding
+from tests.support.receivers import WebhookReceiver as Receiver
 from watchkeeper.alerts.config import AlertsConfig
 from watchkeeper.alerts.stage import AlertsStage
 from watchkeeper.alerts.store import IncidentStore

@@ -11,7 +11,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.test_alerts_support import Receiver, Reply, finding
+from tests.support.alerts import finding
+from tests.support.receivers import Reply
+from tests.support.receivers import WebhookReceiver as Receiver
 from watchkeeper.alerts.store import IncidentStore
 from watchkeeper.core.bus.base import TopicsConfig
 from watchkeeper.core.bus.embedded import EmbeddedBus
@@ -23,7 +25,7 @@ CHILD = textwrap.dedent(
     """
     import signal, sys, threading
     from pathlib import Path
-    from tests.test_alerts_support import HttpChannel, alerts_config
+    from tests.support.alerts import HttpChannel, alerts_config
     from watchkeeper.alerts.stage import AlertsStage
     from watchkeeper.core.bus.embedded import EmbeddedBus
     from watchkeeper.core.bus.base import TopicsConfig

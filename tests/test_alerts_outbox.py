@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_alerts_support import HttpChannel, Receiver, Reply, Timeline, alerts_config, finding
+from tests.support.alerts import HttpChannel, Timeline, alerts_config, finding
+from tests.support.receivers import Reply
+from tests.support.receivers import WebhookReceiver as Receiver
 from watchkeeper.alerts.channels.base import DeliveryResult
 from watchkeeper.alerts.config import OutboxConfig
 from watchkeeper.alerts.outbox import backoff_delay, retry_delay

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.test_alerts_support import alerts_config, finding
+from tests.support.alerts import alerts_config, finding
 from watchkeeper.alerts.clock import FakeClock
 from watchkeeper.alerts.commands import alerts_cli
 from watchkeeper.alerts.store import IncidentStore, InvalidTransition, NotFound, StoreError

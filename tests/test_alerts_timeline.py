@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_alerts_support import Receiver, Timeline, alerts_config, finding
+from tests.support.alerts import Timeline, alerts_config, finding
+from tests.support.receivers import WebhookReceiver as Receiver
 
 TIMING = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "1h"}
 
@@ -269,7 +270,7 @@ def test_inhibition_with_equal_labels(tmp_path: Path, receiver: Receiver) -> Non
 
 
 def test_no_trigger_after_resolve_when_receiver_was_down(tmp_path: Path, receiver: Receiver) -> None:
-    from tests.test_alerts_support import Reply
+    from tests.support.receivers import Reply
 
     tl = make(
         tmp_path,

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from tests.support.daemon import Receiver, alerts_config, daemon_settings, wait_until
+from tests.support.daemon import alerts_config, daemon_settings, wait_until
+from tests.support.receivers import WebhookReceiver as Receiver
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
 

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.daemon import Receiver, daemon_settings, wait_until
+from tests.support.daemon import daemon_settings, wait_until
 from tests.support.net import free_port
+from tests.support.receivers import WebhookReceiver as Receiver
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
 

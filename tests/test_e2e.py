@@ -16,13 +16,13 @@ import pytest
 
 from tests.support.daemon import (
     DaemonProcess,
-    Receiver,
     alerts_config,
     daemon_settings,
     get_json,
     wait_until,
 )
 from tests.support.net import free_port
+from tests.support.receivers import WebhookReceiver as Receiver
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
 

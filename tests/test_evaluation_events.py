@@ -6,7 +6,8 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from tests.support.daemon import Receiver, daemon_settings, wait_until
+from tests.support.daemon import daemon_settings, wait_until
+from tests.support.receivers import WebhookReceiver as Receiver
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
 

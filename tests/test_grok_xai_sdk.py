@@ -26,8 +26,9 @@ from xai_sdk import AsyncClient
 from xai_sdk.chat import system, user
 from xai_sdk.telemetry import Telemetry
 
-from tests.support.daemon import Receiver, alerts_config, get_json, running_daemon, wait_until
+from tests.support.daemon import alerts_config, get_json, running_daemon, wait_until
 from tests.support.fake_xai import ANSWER, FINGERPRINT, USAGE_INPUT, USAGE_OUTPUT, FakeXai
+from tests.support.receivers import WebhookReceiver as Receiver
 from watchkeeper import collector
 from watchkeeper.app import Daemon
 from watchkeeper.collector.sdk import xai

@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from tests.test_intake_http import (
+from tests.support.intake import (
     TOPICS,
     GatedProducer,
     RunningIntake,

@@ -16,7 +16,6 @@ from typing import Any
 
 import yaml
 
-from tests.support.receivers import Receiver as ScriptedReceiver
 from watchkeeper.app import Daemon
 from watchkeeper.config import Settings, load_settings
 
@@ -41,24 +40,6 @@ def wait_until(
                 return last
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last value: {last!r}")
-
-
-class Receiver(ScriptedReceiver):
-    """A webhook receiver for daemon tests: started on construction, answers 200, records every request."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return super().url + "/hook"
-
-    def json_bodies(self) -> list[Any]:
-        return [r.json() for r in list(self.requests)]
-
-    def close(self) -> None:
-        self.stop()
 
 
 def daemon_settings(state_dir: Path, **overrides: Any) -> Settings:

@@ -38,8 +38,9 @@ class Recorded:
 @dataclass(slots=True)
 class Reply:
     status: int = 200
-    body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # wait this long before answering (a slow receiver)
+    body: bytes = b"ok"
     action: str = "answer"  # answer | hang | reset
 
 
@@ -54,16 +55,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
-        self.server.owner._record(
-            Recorded(
-                method=self.command,
-                path=parts.path,
-                query=parse_qs(parts.query),
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=body,
-            )
+        recorded = Recorded(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
         )
+        self.server.owner._record(recorded)
         reply = self.server.owner._next_reply()
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
         if reply.action == "hang":
             self.server.owner._release.wait(timeout=30)
             self.close_connection = True
@@ -76,6 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
             return
+        self.server.owner._answered(recorded, reply)
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -181,6 +184,61 @@ class Receiver:
     def _next_reply(self) -> Reply:
         with self._lock:
             return self._script.pop(0) if self._script else self.default
+
+    def _answered(self, request: Recorded, reply: Reply) -> None:
+        """Called just before an answer is sent (after any scripted delay); subclasses keep what they need."""
+
+
+class WebhookReceiver(Receiver):
+    """A webhook endpoint for alerts and daemon tests: started on construction, `url` ends in /hook, and the
+    JSON bodies it accepted (2xx answers) are kept in `received`, stamped with `_received_monotonic`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[dict[str, Any]] = []
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return super().url + "/hook"
+
+    @property
+    def replies(self) -> list[Reply]:
+        """Scripted answers, consumed in order before `default` (append `Reply(...)`, or assign a list)."""
+        return self._script
+
+    @replies.setter
+    def replies(self, replies: list[Reply]) -> None:
+        with self._lock:
+            self._script[:] = replies
+
+    def _answered(self, request: Recorded, reply: Reply) -> None:
+        if not 200 <= reply.status < 300:
+            return
+        try:
+            data = request.json()
+        except ValueError:
+            return
+        data["_received_monotonic"] = time.monotonic()
+        with self._lock:
+            self.received.append(data)
+
+    def take(self) -> list[dict[str, Any]]:
+        """The accepted bodies since the last take."""
+        with self._lock:
+            out, self.received = self.received, []
+        return out
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return [m["key"] for m in self.received]
+
+    def json_bodies(self) -> list[Any]:
+        """Every request's JSON body, whatever the answer was."""
+        return [r.json() for r in list(self.requests)]
+
+    def close(self) -> None:
+        self.stop()
 
 
 @contextmanager

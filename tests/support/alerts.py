@@ -1,20 +1,17 @@
-"""Helpers for the alerts tests (no tests here): a real loopback HTTP receiver, a minimal webhook Channel that
-posts to it, finding factories, and a timeline driver that steps the stage on a fake clock."""
+"""Helpers for the alerts tests: a minimal webhook Channel (it posts to the loopback `WebhookReceiver` of
+tests/support/receivers.py), finding and config factories, and a timeline driver that steps the stage on a
+fake clock."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.support.receivers import WebhookReceiver
 from watchkeeper.alerts.channels.base import Channel, DeliveryResult
 from watchkeeper.alerts.clock import FakeClock
 from watchkeeper.alerts.config import AlertsConfig
@@ -23,67 +20,6 @@ from watchkeeper.alerts.stage import AlertsStage
 from watchkeeper.core.bus.base import TopicsConfig
 from watchkeeper.core.bus.embedded import EmbeddedBus
 from watchkeeper.core.findings import Finding, Severity, fingerprint
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-
-
-class Receiver:
-    """A real HTTP server on 127.0.0.1 (free port) that records every JSON body it gets."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.replies: list[Reply] = []  # consumed first; then `default`
-        self.default = Reply()
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver.lock:
-                    reply = receiver.replies.pop(0) if receiver.replies else receiver.default
-                if reply.delay_s:
-                    time.sleep(reply.delay_s)
-                if 200 <= reply.status < 300:
-                    data = json.loads(body)
-                    data["_received_monotonic"] = time.monotonic()
-                    with receiver.lock:
-                        receiver.received.append(data)
-                self.send_response(reply.status)
-                for k, v in reply.headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def take(self) -> list[dict[str, Any]]:
-        with self.lock:
-            out, self.received = self.received, []
-        return out
-
-    def keys(self) -> list[str]:
-        with self.lock:
-            return [m["key"] for m in self.received]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 class HttpChannel(Channel):
@@ -182,7 +118,7 @@ class Timeline:
         self,
         cfg: AlertsConfig,
         tmp: Path,
-        receiver: Receiver,
+        receiver: WebhookReceiver,
         *,
         start: float = 1_000.0,
         min_interval_s: float = 0.0,
