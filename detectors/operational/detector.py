@@ -1,18 +1,25 @@
 """Operational anomalies per app and model: latency, time to first chunk, token counts and failure rates.
 
 Calls are grouped into short windows (by count, or by time at low traffic). Each closed window is compared
-with a robust baseline learned from earlier normal windows of the same app+model:
+with a baseline learned from earlier normal windows of the same app+model, in the app's own terms:
 
-- value metrics (log latency, log time-to-first-chunk, log tokens) against a median +- k*MAD band: a finding
-  when significantly more calls leave the band than the baseline does (binomial test), severity by how far the
-  window's median moved;
+- value metrics (latency, time to first chunk, input and output tokens, on a log scale) against the baseline's
+  empirical distribution: a window is shifted when significantly more of its calls fall beyond the baseline's
+  5% tail than the baseline itself has there (binomial test), and the shift is big enough in absolute and
+  relative terms. Heavy tails and several modes (cache hits and misses) are part of the baseline, so they
+  are not anomalies; one long answer is one value and never a finding. Latency is judged for the answer's
+  length when token counts are known (a fitted log-log relation), so longer answers are not "slow";
 - rates (errors, finish_reason "length" truncations, "content_filter", refusals) against the baseline rate
-  (binomial test plus a minimum absolute increase);
-- a scikit-learn IsolationForest over per-window feature vectors, fitted on normal windows and refitted
-  periodically, for combinations no single check flags.
+  (binomial test on its Jeffreys upper bound, plus a minimum absolute increase);
+- optionally (`forest: true`) a scikit-learn IsolationForest over per-window feature vectors.
 
-Nothing is reported while a baseline warms up. Anomalous windows do not teach the baseline, unless the change
-persists for `adapt_after_windows` windows, when it becomes the new normal (and the incident can resolve).
+Severity by how far and how long: a shift is reported once it is sustained (a far latency shift at once,
+others after `sustain_windows`, token counts, which follow what users ask, after `token_sustain_windows`);
+it starts as a warning, becomes an error when far (the typical call beyond the baseline's 95th percentile,
+30% of calls in the tail, or a rate 20 points up) for two windows or extreme (beyond the 99th percentile and
+twice the usual, or a rate of 50%) at once, and critical when extreme for `escalate_windows`. Token-count
+shifts stay warnings. Nothing is reported while a baseline warms up. Anomalous windows do not teach the
+baseline, unless the change persists for `adapt_after_windows` windows, when it becomes the new normal.
 Everything is a function of the stream (fixed random_state), so a replay yields the same findings.
 """
 
@@ -44,12 +51,17 @@ RATES = ("error_rate", "truncation_rate", "content_filter_rate", "refusal_rate")
 # Forest features: the continuous window statistics. Rates stay out: they have exact binomial tests, and their
 # rare discrete values (1 content filter in 50 calls) isolate normal windows and blunt the forest.
 FEATURES = ("latency_p50", "latency_p90", "ttfc_p50", "input_p50", "output_p50")
+# Reference series: the value metrics, plus the output length of each latency value (-1: unknown), so that
+# latency can be judged for the answer's length.
+LENGTH = "latency_tokens"
+REFERENCES = (*VALUE_METRICS, LENGTH)
+NO_LENGTH = -1.0
 
 
 @dataclass(slots=True)
 class _Window:
     start: float
-    values: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in VALUE_METRICS})
+    values: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in REFERENCES})
     traces: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: {m: [] for m in VALUE_METRICS})
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RATES, 0))
     rate_traces: dict[str, list[str]] = field(default_factory=lambda: {r: [] for r in RATES})
@@ -63,7 +75,9 @@ class _Key:
     history: deque[tuple[float, ...]]
     window: _Window | None = None
     windows: int = 0
-    streak: dict[str, int] = field(default_factory=dict)
+    streak: dict[str, int] = field(default_factory=dict)  # check -> shifted windows in a row
+    since: dict[str, float] = field(default_factory=dict)  # check -> start of the first window of the streak
+    shifted: dict[str, int | None] = field(default_factory=dict)  # metric -> how far this window (None: not)
     forest: _FastForest | None = None
     forest_floor: float = 0.0
     since_fit: int = 0
@@ -115,9 +129,14 @@ class _FastForest:
         return -(2.0 ** (-total / len(self.trees) / self.norm))
 
 
-def _median_mad(values: np.ndarray, floor: float) -> tuple[float, float]:
-    med = float(np.median(values))
-    return med, max(1.4826 * float(np.median(np.abs(values - med))), floor)
+def _level(far: int, streak: int, escalate: int) -> int:
+    """0 warning, 1 error, 2 critical, from how far (0 shifted, 1 far, 2 extreme) and how long (windows)."""
+    if far == 2:
+        return 2 if streak >= escalate else 1
+    return 1 if far == 1 and streak >= 2 else 0
+
+
+_SEVERITIES = (Severity.warning, Severity.error, Severity.critical)
 
 
 class OperationalDetector(Detector):
@@ -144,12 +163,13 @@ class OperationalDetector(Detector):
             ref_windows = max(2, cfg.reference_size // cfg.window_calls)
             st = _Key(
                 refs={
-                    m: deque(saved.get("refs", {}).get(m, []), maxlen=cfg.reference_size)
-                    for m in VALUE_METRICS
+                    m: deque(saved.get("refs", {}).get(m, []), maxlen=cfg.reference_size) for m in REFERENCES
                 },
                 rate_windows=deque((tuple(w) for w in saved.get("rates", [])), maxlen=ref_windows),
                 history=deque((tuple(h) for h in saved.get("history", [])), maxlen=256),
                 windows=int(saved.get("windows", 0)),
+                streak={str(k): int(v) for k, v in saved.get("streak", {}).items()},
+                since={str(k): float(v) for k, v in saved.get("since", {}).items()},
             )
             if len(self._keys) >= cfg.max_keys:
                 self._keys.pop(next(iter(self._keys)))
@@ -170,6 +190,8 @@ class OperationalDetector(Detector):
                 "rates": [list(w) for w in st.rate_windows],
                 "history": [[round(v, 4) for v in h] for h in st.history],
                 "windows": st.windows,
+                "streak": {k: v for k, v in st.streak.items() if v},
+                "since": {k: v for k, v in st.since.items() if st.streak.get(k)},
             },
         )
 
@@ -219,6 +241,9 @@ class OperationalDetector(Detector):
             if value is not None:
                 w.values[metric].append(float(value))
                 w.traces[metric].append((float(value), trace))
+        w.values[LENGTH].append(
+            math.log1p(call.output_tokens) if call.output_tokens is not None else NO_LENGTH
+        )
 
     # -- judging a window -------------------------------------------------------------------------------
     def _close(self, key: tuple[str, str], st: _Key, w: _Window, call: ModelCall) -> list[Finding]:
@@ -227,19 +252,18 @@ class OperationalDetector(Detector):
         findings: list[Finding] = []
         for metric, side in VALUE_METRICS.items():
             finding = self._check_values(st, w, call, metric, side)
-            anomalous = finding is not None
-            if anomalous:
+            if finding is not None:
                 findings.append(finding)
-            if self._learn(st, metric, anomalous):
+            if self._learn(st, metric):
                 st.refs[metric].extend(w.values[metric])
-        rates_anomalous = False
+                if metric == "latency":
+                    st.refs[LENGTH].extend(w.values[LENGTH])
         for rate in RATES:
             finding = self._check_rate(st, w, call, rate)
             if finding is not None:
                 findings.append(finding)
-                rates_anomalous = True
         rate_row = (w.n, *(w.counts[r] for r in RATES))
-        if self._learn(st, "rates", rates_anomalous):
+        if all(self._learn(st, rate) for rate in RATES):
             st.rate_windows.append(rate_row)  # type: ignore[arg-type]
         features = self._features(w)
         if cfg.forest and features is not None:
@@ -253,68 +277,147 @@ class OperationalDetector(Detector):
             self._save(key, st)
         return findings
 
-    def _learn(self, st: _Key, check: str, anomalous: bool) -> bool:
-        """Whether this window's data should enter the baseline (normal, or a change that has persisted)."""
+    @staticmethod
+    def _count(st: _Key, check: str, anomalous: bool, start: float) -> int:
+        """Windows in a row that `check` has been anomalous, this one included (0: not now)."""
         if not anomalous:
             st.streak[check] = 0
-            return True
-        st.streak[check] = st.streak.get(check, 0) + 1
-        return st.streak[check] >= self.cfg.adapt_after_windows
+            return 0
+        streak = st.streak[check] = st.streak.get(check, 0) + 1
+        if streak == 1:
+            st.since[check] = start
+        return streak
+
+    def _learn(self, st: _Key, check: str) -> bool:
+        """Whether this window's data should enter the baseline (normal, or a change that has persisted)."""
+        streak = st.streak.get(check, 0)
+        return streak == 0 or streak >= self.cfg.adapt_after_windows
+
+    def _latency_fit(self, st: _Key) -> tuple[float, float] | None:
+        """log latency ~ a + b * log1p(output tokens) over the baseline; None without enough lengths."""
+        lengths = np.fromiter(st.refs[LENGTH], dtype=float, count=len(st.refs[LENGTH]))
+        latency = np.fromiter(st.refs["latency"], dtype=float, count=len(st.refs["latency"]))
+        if len(lengths) != len(latency):
+            return None
+        known = lengths >= 0
+        if known.sum() < max(self.cfg.min_samples, len(latency) // 2) or np.ptp(lengths[known]) < 0.5:
+            return None
+        slope, intercept = np.polyfit(lengths[known], latency[known], 1)
+        return float(intercept), float(max(slope, 0.0))
+
+    def _series(self, st: _Key, w: _Window, metric: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(baseline, window) values of one metric; latency residuals for the answers' length when known."""
+        ref = np.fromiter(st.refs[metric], dtype=float, count=len(st.refs[metric]))
+        arr = np.asarray(w.values[metric], dtype=float)
+        if metric != "latency":
+            return ref, arr, False
+        fit = self._latency_fit(st)
+        win_len = np.asarray(w.values[LENGTH], dtype=float)
+        if fit is None or len(win_len) != len(arr) or (win_len >= 0).sum() < len(arr) / 2:
+            return ref, arr, False
+        b = fit[1]
+        ref_len = np.fromiter(st.refs[LENGTH], dtype=float, count=len(st.refs[LENGTH]))
+        ref_ok, win_ok = ref_len >= 0, win_len >= 0
+        typical = float(np.median(ref_len[ref_ok]))
+        # residual + the prediction for a typical length: still milliseconds, for an answer of usual length
+        return (
+            ref[ref_ok] - b * (ref_len[ref_ok] - typical),
+            arr[win_ok] - b * (win_len[win_ok] - typical),
+            True,
+        )
+
+    def _big_enough(self, metric: str, window_median: float, median: float) -> bool:
+        """Absolute and relative floors: 2 ms -> 3 ms on a mocked client, 40 -> 45 tokens, are no incident."""
+        cfg = self.cfg
+        if metric.endswith("tokens"):
+            now, usual = float(np.expm1(window_median)), float(np.expm1(median))
+            shift = abs(now - usual)
+            return shift >= cfg.min_token_shift and shift >= cfg.min_relative_shift * max(usual, 1.0)
+        now, usual = float(np.exp(window_median)), float(np.exp(median))
+        return now - usual >= cfg.min_latency_shift_ms and now >= (1.0 + cfg.min_relative_shift) * usual
 
     def _check_values(self, st: _Key, w: _Window, call: ModelCall, metric: str, side: str) -> Finding | None:
+        """Is this window shifted against the app's own distribution of `metric`, and for how long?"""
         cfg = self.cfg
-        values = w.values[metric]
-        ref_list = st.refs[metric]
-        if len(ref_list) < cfg.min_samples or len(values) < cfg.min_window_calls:
+        st.shifted[metric] = None
+        if len(st.refs[metric]) < cfg.min_samples or len(w.values[metric]) < cfg.min_window_calls:
+            self._count(st, metric, False, w.start)
             return None
-        ref = np.fromiter(ref_list, dtype=float, count=len(ref_list))
-        med, spread = _median_mad(ref, cfg.min_spread)
-        lo, hi = med - cfg.band_mads * spread, med + cfg.band_mads * spread
-        arr = np.asarray(values)
-        if side == "high":
-            out_mask, ref_out = arr > hi, int((ref > hi).sum())
+        ref, arr, adjusted = self._series(st, w, metric)
+        med, window_median = float(np.median(ref)), float(np.median(arr))
+        shift = None
+        for direction in ("high", "low") if side == "both" else (side,):
+            high = direction == "high"
+            edge = float(np.quantile(ref, cfg.tail if high else 1.0 - cfg.tail))
+            out = int((arr > edge).sum() if high else (arr < edge).sum())
+            ref_out = int((ref > edge).sum() if high else (ref < edge).sum())
+            if (window_median > med) != high or not self._big_enough(metric, window_median, med):
+                continue
+            # The tail: more calls beyond the baseline's 5% tail than its own share there (upper 97.5%
+            # bound, Jeffreys, as for rates). The middle: most calls on one side of the baseline's median
+            # (sign test), for a shift of the whole distribution that a long tail would hide.
+            p0 = float(beta.ppf(0.975, ref_out + 0.5, len(ref) - ref_out + 0.5))
+            p_tail = float(binom.sf(out - 1, len(arr), p0)) if out >= cfg.min_out_of_band else 1.0
+            beyond_median = int((arr > med).sum() if high else (arr < med).sum())
+            p_sign = float(binom.sf(beyond_median - 1, len(arr), 0.5))
+            p_value = min(p_tail, p_sign)
+            if p_value < cfg.alpha / 2:
+                position = float((ref < window_median).mean() if high else (ref > window_median).mean())
+                shift = (direction, edge, out, p0, p_value, position)
+        streak = self._count(st, metric, shift is not None, w.start)
+        if shift is None:
+            return None
+        direction, edge, out, p0, p_value, position = shift
+        ratio = float(np.exp(abs(window_median - med)))
+        if position >= cfg.extreme_quantile and ratio >= 2.0:
+            far = 2
+        elif position >= cfg.far_quantile or out / len(arr) >= cfg.far_tail_share:
+            far = 1
         else:
-            out_mask, ref_out = (arr > hi) | (arr < lo), int(((ref > hi) | (ref < lo)).sum())
-        out = int(out_mask.sum())
-        if out < cfg.min_out_of_band:
+            far = 0
+        st.shifted[metric] = far
+        content_driven = metric.endswith("tokens")
+        need = cfg.token_sustain_windows if content_driven else (1 if far else cfg.sustain_windows)
+        if streak < need:
             return None
-        p0 = (ref_out + 0.5) / (len(ref) + 1.0)
-        p_value = float(binom.sf(out - 1, len(arr), p0))
-        if p_value >= cfg.alpha:
-            return None
-        window_median = float(np.median(arr))
-        z = (window_median - med) / spread
-        if abs(z) >= cfg.band_mads:  # the typical call is outside the band
-            severity = Severity.critical
-        elif abs(z) >= cfg.band_mads / 2:
-            severity = Severity.error
-        else:
-            severity = Severity.warning
-        to_unit = (
-            (lambda v: float(np.expm1(v))) if metric.endswith("tokens") else (lambda v: float(np.exp(v)))
-        )
-        unit = "tokens" if metric.endswith("tokens") else "ms"
-        direction = "higher" if window_median >= med else "lower"
-        examples = [t for (v, t) in w.traces[metric] if v > hi or (side == "both" and v < lo)][:5]
+        level = 0 if content_driven else _level(far, streak, cfg.escalate_windows)
+        severity = _SEVERITIES[level]
+        tokens = metric.endswith("tokens")
+        unit = "tokens" if tokens else "ms"
+
+        def to_unit(v: float) -> float:
+            return float(np.expm1(v)) if tokens else float(np.exp(v))
+
+        high = direction == "high"
+        examples = [t for (v, t) in w.traces[metric] if (v > edge if high else v < edge)][:5]
+        what = metric.replace("_", " ") + (" for the answers' length" if adjusted else "")
         return self._finding(
             call,
             metric,
             severity,
             min(1.0, out / len(arr)),
-            f"{metric.replace('_', ' ')} of {call.service}/{call.model or 'unknown'} {direction} than usual: "
-            f"median {to_unit(window_median):.0f} {unit} vs {to_unit(med):.0f} {unit}; "
-            f"{out}/{len(arr)} calls outside the normal band",
+            f"{what} of {call.service}/{call.model or 'unknown'} {'higher' if high else 'lower'} than usual "
+            f"for {streak} window(s): median {to_unit(window_median):.0f} {unit} vs "
+            f"{to_unit(med):.0f} {unit}; {out}/{len(arr)} calls beyond the usual {1 - cfg.tail:.0%} tail",
             {
                 "metric": metric,
                 "unit": unit,
+                "direction": direction,
                 "window_calls": w.n,
-                "out_of_band": out,
+                "beyond_tail": out,
+                "windows_in_a_row": streak,
+                "since": st.since.get(metric, w.start),
                 "window_median": round(to_unit(window_median), 3),
                 "baseline_median": round(to_unit(med), 3),
-                "band": [round(to_unit(lo), 3), round(to_unit(hi), 3)],
-                "robust_z": round(z, 3),
+                "tail_edge": round(to_unit(edge), 3),
+                "band": [  # the baseline's usual range (between its tails), for charts
+                    round(to_unit(float(np.quantile(ref, 1.0 - cfg.tail))), 3),
+                    round(to_unit(float(np.quantile(ref, cfg.tail))), 3),
+                ],
+                "median_quantile_in_baseline": round(position, 4),
+                "length_adjusted": adjusted,
                 "p_value": p_value,
-                "baseline_out_of_band_rate": round(p0, 5),
+                "baseline_tail_rate": round(p0, 5),
                 "examples": examples,
             },
         )
@@ -327,6 +430,14 @@ class OperationalDetector(Detector):
             return None
         k = w.counts[rate]
         base_k = sum(row[column] for row in st.rate_windows)
+        finding = self._rate_finding(st, w, call, rate, k, base_k, base_n)
+        self._count(st, rate, finding is not None, w.start)
+        return finding
+
+    def _rate_finding(
+        self, st: _Key, w: _Window, call: ModelCall, rate: str, k: int, base_k: int, base_n: int
+    ) -> Finding | None:
+        cfg = self.cfg
         # Upper 97.5% bound of the baseline rate (Jeffreys): rare events are estimated from few counts, and a
         # point estimate of 0.1% would make 3 content-filter hits in 50 calls look like an incident.
         p0 = float(beta.ppf(0.975, base_k + 0.5, base_n - base_k + 0.5))
@@ -336,9 +447,9 @@ class OperationalDetector(Detector):
         p_value = float(binom.sf(k - 1, w.n, p0))
         if p_value >= cfg.alpha:
             return None
-        severity = (
-            Severity.critical if observed >= 0.5 else Severity.error if observed >= 0.2 else Severity.warning
-        )
+        streak = st.streak.get(rate, 0) + 1  # counted by the caller once decided
+        far = 2 if observed >= cfg.extreme_rate else 1 if observed - p0 >= cfg.far_rate_increase else 0
+        severity = _SEVERITIES[_level(far, streak, cfg.escalate_windows)]
         what = rate.replace("_rate", "").replace("_", " ")
         return self._finding(
             call,
@@ -346,10 +457,12 @@ class OperationalDetector(Detector):
             severity,
             min(1.0, observed),
             f"{what} rate of {call.service}/{call.model or 'unknown'} at {observed:.0%} "
-            f"({k}/{w.n} calls) vs {base_k / base_n:.1%} usually",
+            f"({k}/{w.n} calls) vs {base_k / base_n:.1%} usually, for {streak} window(s)",
             {
                 "metric": rate,
                 "window_calls": w.n,
+                "windows_in_a_row": streak,
+                "since": st.since.get(rate, w.start) if streak > 1 else w.start,
                 "count": k,
                 "rate": round(observed, 4),
                 "baseline_rate": round(base_k / base_n, 5),

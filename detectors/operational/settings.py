@@ -21,15 +21,39 @@ class OperationalSettings(DetectorSettings):
     min_window_calls: int = Field(10, ge=1, description="calls a window needs to be judged")
     min_samples: int = Field(200, ge=10, description="baseline calls needed before any finding (warm-up)")
     reference_size: int = Field(1000, ge=50, description="recent normal values kept per metric")
-    band_mads: float = Field(4.0, gt=0, description="band half-width in robust standard deviations (MAD)")
-    min_spread: float = Field(0.05, ge=0, description="floor of the robust spread, in log units (~5%)")
+    tail: float = Field(
+        0.95, gt=0.5, lt=1, description="a call is in the tail beyond this quantile of the app's baseline"
+    )
     alpha: float = Field(1e-4, gt=0, lt=1, description="binomial test level for a window")
-    min_out_of_band: int = Field(3, ge=1, description="calls out of band a value finding needs")
+    min_out_of_band: int = Field(3, ge=1, description="calls in the tail a value finding needs")
+    min_latency_shift_ms: float = Field(100.0, ge=0, description="smallest latency shift (of the median)")
+    min_token_shift: float = Field(20.0, ge=0, description="smallest token-count shift (of the median)")
+    min_relative_shift: float = Field(0.25, ge=0, description="smallest relative shift of the median")
+    sustain_windows: int = Field(
+        2, ge=1, description="windows in a row a latency shift must last, unless it is far"
+    )
+    token_sustain_windows: int = Field(
+        3, ge=1, description="windows in a row a token-count shift must last (counts follow what users ask)"
+    )
+    far_quantile: float = Field(
+        0.95, gt=0.5, lt=1, description="far: the window's median beyond this quantile of the baseline"
+    )
+    far_tail_share: float = Field(0.3, gt=0, le=1, description="far: this share of the window in the tail")
+    extreme_quantile: float = Field(
+        0.99, gt=0.5, le=1, description="extreme: the median beyond this quantile, and twice the usual"
+    )
     min_rate_increase: float = Field(
         0.05, ge=0, le=1, description="absolute rate increase a rate finding needs"
     )
+    far_rate_increase: float = Field(0.2, ge=0, le=1, description="far: a rate this much above the baseline")
+    extreme_rate: float = Field(0.5, ge=0, le=1, description="extreme: a rate of at least this")
+    escalate_windows: int = Field(3, ge=1, description="windows an extreme shift lasts before it is critical")
     adapt_after_windows: int = Field(10, ge=1, description="consecutive anomalous windows -> new normal")
-    forest: bool = Field(True, description="multivariate IsolationForest over window features")
+    forest: bool = Field(
+        False,
+        description="multivariate IsolationForest over window features (off: unmeasured precision, and it "
+        "flagged traffic-mix changes on the clean replay)",
+    )
     forest_min_windows: int = Field(20, ge=8, description="normal windows before the forest is fitted")
     forest_refit_every: int = Field(50, ge=1, description="windows between refits")
     forest_trees: int = Field(64, ge=8)
