@@ -18,7 +18,8 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from watchkeeper.alerts.config import AlertsConfig, parse_duration
+from watchkeeper.alerts.config import AlertsConfig
+from watchkeeper.alerts.durations import parse_duration
 from watchkeeper.alerts.matchers import split_matchers
 from watchkeeper.alerts.routing import Router
 from watchkeeper.alerts.store import IncidentStore, StoreError

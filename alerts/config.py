@@ -7,11 +7,11 @@ tree once and names the exact key that is wrong (e.g. `alerts.route.routes[1].ma
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from watchkeeper.alerts.durations import Duration
 from watchkeeper.alerts.matchers import MatcherError, parse_matcher
 
 try:
@@ -24,32 +24,6 @@ except ImportError:  # pragma: no cover - the channels package ships its own Rec
         model_config = ConfigDict(extra="allow")
         name: str
 
-
-_DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y))+$")
-_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from `30s`, `5m`, `1h30m` or a number; why: configs copied from Alertmanager use these."""
-    if isinstance(value, bool):
-        raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 5m, 4h or a number of seconds")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"invalid duration {value!r}: must not be negative")
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return parse_duration(float(text))
-        except ValueError:
-            pass
-        if _DURATION_RE.match(text):
-            return sum(float(n) * _UNIT_S[u] for n, u in _PART_RE.findall(text))
-    raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 5m, 4h or a number of seconds")
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 DEFAULT_GROUP_BY = ["app", "detector", "category", "theme"]
 GROUP_BY_ALL = "..."
@@ -82,12 +56,29 @@ class InhibitRuleConfig(BaseModel):
     equal: list[str] = []
 
 
+DEFAULT_MAX_ELAPSED_TIME = 6 * 3600.0
+
+
 class OutboxConfig(BaseModel):
+    """How long and how often a notification is retried before it becomes a dead letter.
+
+    The budget is time, not a number of attempts: a receiver down for an hour (503s, 429s with Retry-After,
+    resets) must still get every page once it is back, whatever it answered meanwhile.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
-    backoff_base_s: float = Field(1.0, gt=0)
-    backoff_max_s: float = Field(300.0, gt=0)
-    max_attempts: int = Field(8, ge=1)
+    backoff_base_s: float = Field(1.0, gt=0, description="first backoff cap; doubles per attempt")
+    backoff_max_s: float = Field(300.0, gt=0, description="largest wait between two attempts")
+    max_elapsed_time: Duration = Field(
+        DEFAULT_MAX_ELAPSED_TIME,
+        gt=0,
+        description="retry a notification this long (e.g. 6h) before it is a dead letter; per receiver: "
+        "receivers[].max_elapsed_time",
+    )
+    max_attempts: int | None = Field(
+        None, ge=1, description="optional cap on attempts as well (default: bounded by max_elapsed_time only)"
+    )
     retry_after_max_s: float = Field(3600.0, gt=0, description="cap on a receiver's Retry-After")
     send_timeout_s: float = Field(10.0, gt=0)
     workers: int = Field(4, ge=1, le=64)

@@ -4,7 +4,9 @@ Why an outbox: Alertmanager keeps notifications in memory, so a restart during a
 every notification is a SQLite row before any send; the dispatcher retries with exponential backoff and full
 jitter, honours the receiver's Retry-After, paces each destination (Channel.min_interval_s), keeps the order
 per incident+receiver+channel (the store hands out only the head of each line, so a resolve never overtakes
-its trigger), and after max_attempts or a permanent error moves the row to the dead letters.
+its trigger), and once its retry budget (`max_elapsed_time`, per receiver) is spent or the answer is a
+permanent error moves the row to the dead letters. The budget is time, not attempts: a receiver that throttles
+with Retry-After or resets connections for an hour must not burn a page's attempts in a minute.
 """
 
 from __future__ import annotations
@@ -88,10 +90,13 @@ class Dispatcher:
         dashboard_url: str,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        retry_budgets: Mapping[str, float] | None = None,
     ) -> None:
+        """`retry_budgets`: receiver -> seconds its notifications are retried (else cfg.max_elapsed_time)."""
         self.store = store
         self.channels = {name: list(chs) for name, chs in channels.items()}
         self.cfg = cfg
+        self.retry_budgets = dict(retry_budgets or {})
         self.dashboard_url = dashboard_url
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.rng = rng or random.Random()
@@ -167,19 +172,28 @@ class Dispatcher:
             self.store.mark_sent(row, result.status)
             metrics.NOTIFICATIONS.labels(channel=channel.kind, outcome="sent").inc()
             return
-        if not result.retryable or attempt >= self.cfg.max_attempts:
-            reason = "permanent error" if not result.retryable else f"gave up after {attempt} attempts"
+        now = self.clock.now()
+        deadline = row.retry_from + self.retry_budgets.get(row.receiver, self.cfg.max_elapsed_time)
+        reason = None
+        if not result.retryable:
+            reason = "permanent error"
+        elif self.cfg.max_attempts is not None and attempt >= self.cfg.max_attempts:
+            reason = f"gave up after {attempt} attempts"
+        elif now >= deadline:
+            reason = f"gave up after {attempt} attempts over {_span(now - row.retry_from)}"
+        if reason is not None:
             self.store.mark_dead(row, error=result.error, status=result.status, reason=reason)
             metrics.NOTIFICATIONS.labels(channel=channel.kind, outcome="dead").inc()
             log.warning(
                 "notification %s to %s is a dead letter: %s (%s)", row.id, row.receiver, reason, result.error
             )
             return
-        delay = retry_delay(result, attempt, self.cfg, self.rng)
+        # One last attempt at the deadline rather than none: a wait never runs past the budget.
+        delay = min(retry_delay(result, attempt, self.cfg, self.rng), max(0.0, deadline - now))
         if result.retry_after_s is not None:
             # The destination asked everybody to slow down, not just this message.
             with self._lock:
-                self._next_allowed[dest] = max(self._next_allowed.get(dest, 0.0), self.clock.now() + delay)
+                self._next_allowed[dest] = max(self._next_allowed.get(dest, 0.0), now + delay)
         self.store.mark_retry(row, delay_s=delay, error=result.error, status=result.status)
         metrics.NOTIFICATIONS.labels(channel=channel.kind, outcome="retry").inc()
 
@@ -222,3 +236,11 @@ class Dispatcher:
         if futures:
             wait(futures, timeout=self.cfg.send_timeout_s + 1.0 if timeout_s is None else timeout_s)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

@@ -66,7 +66,16 @@ class AlertsStage:
             channel_kinds={name: [c.kind for c in chs] for name, chs in self.channels.items()},
         )
         self.dispatcher = Dispatcher(
-            self.store, self.channels, cfg.outbox, dashboard_url=dashboard_url, clock=self.clock
+            self.store,
+            self.channels,
+            cfg.outbox,
+            dashboard_url=dashboard_url,
+            clock=self.clock,
+            retry_budgets={
+                r.name: budget
+                for r in cfg.receivers
+                if (budget := getattr(r, "max_elapsed_time", None)) is not None
+            },
         )
         self.loop = ConsumerLoop(
             "alerts consumer", bus, cfg.consumer_group, [topics.findings], self._consume, log=log

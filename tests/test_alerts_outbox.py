@@ -20,6 +20,7 @@ from watchkeeper.core.bus.base import TopicsConfig
 from watchkeeper.core.bus.embedded import EmbeddedBus
 
 FAST = {"receiver": "default", "group_wait": "0s", "group_interval": "1m", "repeat_interval": "4h"}
+FAST_INTERVAL_S = 60.0
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_permanent_error_is_a_dead_letter_at_once(tmp_path: Path, receiver: Rece
         tl.close()
 
 
-def test_replay_is_refused_when_a_later_notification_was_delivered(
+def test_a_dead_trigger_holds_back_its_resolve_and_replay_sends_both_in_order(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     cfg = alerts_config({"route": FAST, "outbox": {"max_attempts": 1}})
@@ -113,10 +114,31 @@ def test_replay_is_refused_when_a_later_notification_was_delivered(
         (dead,) = store.list_dead_letters()
         incident = store.list_incidents()[0][0]["id"]
         store.resolve(incident, "frank", "")
-        assert [m["event"] for m in tl.at(1)] == ["resolve"]  # the trigger was attempted: resolve goes out
+        assert tl.at(1) == []  # the receiver never got the trigger: no resolve for an incident it never saw
         replayed = store.replay_dead_letter(dead["id"])
-        assert replayed["status"] == "superseded"  # never a trigger after its resolve
-        assert tl.at(2) == []
+        assert replayed["status"] == "pending"
+        assert [m["event"] for m in tl.at(2)] == ["trigger", "resolve"]  # the current state, in order
+        assert store.list_dead_letters() == []
+    finally:
+        tl.close()
+
+
+def test_replay_is_refused_when_a_later_notification_was_delivered(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    cfg = alerts_config({"route": FAST, "outbox": {"max_attempts": 1}})
+    tl = Timeline(cfg, tmp_path, receiver)
+    store = tl.stage.store
+    try:
+        receiver.replies = [Reply(500)]
+        tl.push(finding())
+        tl.at(0)
+        (dead,) = store.list_dead_letters()
+        # the open incident is triggered again at its next group flush, which gets through
+        assert [m["event"] for m in tl.at(FAST_INTERVAL_S + 1)] == ["trigger"]
+        replayed = store.replay_dead_letter(dead["id"])
+        assert replayed["status"] == "superseded"  # the receiver already has the page: no second one
+        assert tl.at(FAST_INTERVAL_S + 2) == []
     finally:
         tl.close()
 

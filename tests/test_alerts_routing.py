@@ -8,7 +8,8 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from watchkeeper.alerts.config import AlertsConfig, InhibitRuleConfig, RouteConfig, parse_duration
+from watchkeeper.alerts.config import AlertsConfig, InhibitRuleConfig, RouteConfig
+from watchkeeper.alerts.durations import parse_duration
 from watchkeeper.alerts.inhibition import Inhibitor
 from watchkeeper.alerts.matchers import MatcherError, matcher_from_any, parse_matcher, split_matchers
 from watchkeeper.alerts.routing import Router

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from watchkeeper.alerts.channels.urls import UrlError, is_loopback_host, validate_url
+from watchkeeper.alerts.durations import Duration
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 OPSGENIE_US_API = "https://api.opsgenie.com"
@@ -257,6 +258,9 @@ class ReceiverConfig(_Strict):
     webhook_configs: list[WebhookConfig] = Field(default_factory=list)
     email_configs: list[EmailConfig] = Field(default_factory=list)
     console: bool = False
+    max_elapsed_time: Duration | None = Field(
+        None, gt=0, description="retry budget of this receiver's notifications (default alerts.outbox's)"
+    )
 
     @field_validator("name")
     @classmethod

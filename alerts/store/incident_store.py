@@ -17,7 +17,7 @@ from watchkeeper.alerts.store.outbox import OutboxMixin
 from watchkeeper.alerts.store.queries import QueriesMixin
 from watchkeeper.alerts.store.retention import RetentionMixin
 from watchkeeper.alerts.store.scheduling import SchedulingMixin
-from watchkeeper.alerts.store.schema import DB_NAME, SCHEMA
+from watchkeeper.alerts.store.schema import ADDED_COLUMNS, DB_NAME, SCHEMA
 from watchkeeper.alerts.store.silences import SilencesMixin
 
 
@@ -54,6 +54,9 @@ class IncidentStore(
         self._lock = threading.RLock()  # one writer at a time; also guards the open-incident cache
         with self._conn() as db:
             db.executescript(SCHEMA)
+            for table, column, declaration in ADDED_COLUMNS:  # stores written by an older version
+                if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
         self._open = {}  # group_key -> open incident
         self._open_by_id = {}
         self._silences_cache = None

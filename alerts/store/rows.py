@@ -37,6 +37,7 @@ class OutboxRow:
     payload: str
     created_at: float
     attempts: int
+    retry_from: float  # start of the retry budget: created_at, or when the row was replayed
 
     @property
     def order_key(self) -> tuple[str, str, int]:

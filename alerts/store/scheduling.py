@@ -45,7 +45,17 @@ class SchedulingMixin(StoreBase):
                         decision = flush_decision(target, inc, now)
                         if decision is not None:
                             event, repeat = decision
-                            self._enqueue(tx, target, inc, event, now, repeat=repeat)
+                            self._enqueue(
+                                tx,
+                                target,
+                                inc,
+                                event,
+                                now,
+                                repeat=repeat,
+                                channels=self._untold_channels(tx, target)
+                                if event == Event.trigger
+                                else None,
+                            )
                             target.last_notified_at = now
                             target.notified_count = inc.finding_count
                             if event == Event.trigger:
@@ -71,6 +81,20 @@ class SchedulingMixin(StoreBase):
             quiet = min((i.last_received_at + timeout for i in self._open.values()), default=None)
         candidates = [t for t in (nxt, quiet) if t is not None]
         return min(candidates) if candidates else None
+
+    def _untold_channels(self, db: sqlite3.Connection, target: Target) -> list[tuple[int, str]]:
+        """The receiver's channels that have not got a trigger yet: a trigger that dead-lettered on one
+        channel is sent again there, not to the channels that already paged."""
+        told = {
+            r[0]
+            for r in db.execute(
+                "SELECT DISTINCT channel_idx FROM outbox WHERE incident_id=? AND receiver=? "
+                "AND event='trigger' AND status='sent'",
+                (target.incident_id, target.receiver),
+            )
+        }
+        kinds = self.channel_kinds.get(target.receiver, [])
+        return [(idx, kind) for idx, kind in enumerate(kinds) if idx not in told]
 
     def _snapshot(
         self, db: sqlite3.Connection, inc: OpenIncident, *, status: Status, resolved_at: float | None

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     event TEXT NOT NULL, is_repeat INTEGER NOT NULL DEFAULT 0, payload TEXT NOT NULL,
     created_at REAL NOT NULL,
     status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL,
-    last_error TEXT, last_status INTEGER, reason TEXT, sent_at REAL, updated_at REAL NOT NULL
+    last_error TEXT, last_status INTEGER, reason TEXT, sent_at REAL, updated_at REAL NOT NULL,
+    retry_from REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_order ON outbox(incident_id, receiver, channel_idx, seq);
@@ -48,6 +49,12 @@ CREATE TABLE IF NOT EXISTS silences (
     created_by TEXT NOT NULL, comment TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL
 );
 """
+
+#: Columns added after a table first shipped: (table, column, declaration), added when missing at open.
+ADDED_COLUMNS = (("outbox", "retry_from", "REAL"),)
+
+#: Why an ack/resolve was not sent: the receiver never got the trigger (so it has nothing to resolve).
+NEVER_TOLD = "the receiver was never told about this incident"
 
 OPEN_STATUSES = (Status.triggered.value, Status.acknowledged.value)
 #: Outbox row states. pending: to send (also while in flight: a crash resends it); sent; dead (dead letter);
