@@ -102,6 +102,18 @@ def _default_receivers() -> list[ReceiverConfig]:
     return [ReceiverConfig.model_validate(data)]
 
 
+class FeedbackConfig(BaseModel):
+    """What a "not a problem" verdict does besides resolving its incident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suppress_for: Duration = Field(
+        7 * 86400.0,
+        description="mute near-duplicates of a false positive for this long (same app, detector, category "
+        "and normalized passage); 0 turns suppression off",
+    )
+
+
 class AlertsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -114,6 +126,7 @@ class AlertsConfig(BaseModel):
     receivers: list[ReceiverConfig] = Field(default_factory=_default_receivers)
     inhibit_rules: list[InhibitRuleConfig] = []
     outbox: OutboxConfig = OutboxConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
 
     @model_validator(mode="after")
     def _validate_tree(self) -> AlertsConfig:

@@ -159,6 +159,7 @@ class AlertsStage:
     def refresh_metrics(self) -> None:
         """Incident gauges for /metrics (ack, resolve and auto-resolve change them too)."""
         self.store.refresh_gauges()
+        self.store.refresh_feedback_gauges()
 
     def _schedule_loop(self) -> None:
         while not self._stop.is_set():

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,19 @@ class DetectorsStage:
     group = "watchkeeper-detectors"
 
     def __init__(
-        self, cfg: DetectorsConfig, bus: Bus, topics: TopicsConfig, state_dir: Path, *, decoder: CallDecoder
+        self,
+        cfg: DetectorsConfig,
+        bus: Bus,
+        topics: TopicsConfig,
+        state_dir: Path,
+        *,
+        decoder: CallDecoder,
+        recorder: Callable[[list[ModelCall], list[Finding]], None] | None = None,
     ) -> None:
-        """`decoder` turns bus records into ModelCalls (the collector's translation, wired by the daemon)."""
+        """`decoder` turns bus records into ModelCalls (the collector's translation, wired by the daemon);
+        `recorder`, when given, keeps each judged batch with its findings (the calls explorer's store)."""
         self.cfg = cfg
+        self.recorder = recorder
         self.bus = bus
         self.topics = topics
         self.state_db = StateDb(Path(state_dir) / "detectors.sqlite3")
@@ -159,10 +169,23 @@ class DetectorsStage:
                 self.evaluation_events.emit(findings)
         if dead or failed:  # after the findings; a replayed batch repeats letters under the same id
             producer.publish(self.topics.deadletter, dead + failed)
+        if self.recorder is not None and calls:
+            self._record(calls, findings)
         self._stage_state.put(PENDING_KEY, [c.to_dict() for c in self.decoder.pending()])
         self.state_db.flush()
         consumer.commit()
         self.calls_processed += len(calls)
+
+    def _record(self, calls: list[ModelCall], findings: list[Finding]) -> None:
+        """The calls explorer is a view: failing to keep a batch there (full disk) must not stop detection."""
+        assert self.recorder is not None
+        try:
+            self.recorder(calls, findings)
+        except Exception as exc:
+            metrics.CALLS_RECORD_ERRORS.inc()
+            log.error(
+                "could not record %d calls for the calls explorer (%s); detection goes on", len(calls), exc
+            )
 
 
 def detector_failure(call: ModelCall, errors: list[dict[str, str]]) -> tuple[bytes, bytes]:

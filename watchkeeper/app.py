@@ -44,6 +44,7 @@ class Daemon:
         self.intake: Any = None
         self.detectors: Any = None
         self.alerts: Any = None
+        self.calls: Any = None  # CallStore: recent calls for the explorer (None with calls.enabled: false)
         self.web: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -89,13 +90,23 @@ class Daemon:
                 s.alerts, self.bus, s.bus.topics, self.state_dir, dashboard_url=s.web.base_url
             )
             self.alerts.start()
+        if s.calls.enabled:
+            from watchkeeper.calls.store import CallStore
+            from watchkeeper.collector.sdk.redact import default_redactor
+
+            self.calls = CallStore(self.state_dir, s.calls, redact=default_redactor())
         if "detectors" in self.stages:
             from watchkeeper.collector.translate.decoder import SpanDecoder
             from watchkeeper.detectors.stage import DetectorsStage
 
             decoder = SpanDecoder(s.bus.topics.logs, hold_s=s.detectors.log_hold_s)
             self.detectors = DetectorsStage(
-                s.detectors, self.bus, s.bus.topics, self.state_dir, decoder=decoder
+                s.detectors,
+                self.bus,
+                s.bus.topics,
+                self.state_dir,
+                decoder=decoder,
+                recorder=self.calls.record if self.calls is not None else None,
             )
             self.detectors.start()
 
@@ -158,6 +169,8 @@ class Daemon:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._loop_thread is not None:
                 self._loop_thread.join(5)
+        if self.calls is not None:
+            self.calls.close()
         if self.bus is not None:
             self.bus.close()
         log.info("watchkeeper stopped")

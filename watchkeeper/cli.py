@@ -66,11 +66,34 @@ def run(config: Path | None, stage: str) -> None:
     default=None,
     help="state directory (default: a fresh ./.watchkeeper-demo)",
 )
-def demo(calls: int, keep_running: bool, state_dir: Path | None) -> None:
-    """Start the daemon, drive realistic LLM traffic through the OTLP intake, print what was detected."""
-    from watchkeeper.demo import run_demo
+@click.option(
+    "--http-port", type=click.IntRange(0, 65535), default=None, help="OTLP/HTTP port (default 4318; 0: any)"
+)
+@click.option(
+    "--grpc-port", type=click.IntRange(0, 65535), default=None, help="OTLP/gRPC port (default 4317; 0: any)"
+)
+@click.option(
+    "--web-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="dashboard/API port (default 8686; 0: any)",
+)
+def demo(
+    calls: int,
+    keep_running: bool,
+    state_dir: Path | None,
+    http_port: int | None,
+    grpc_port: int | None,
+    web_port: int | None,
+) -> None:
+    """Start the daemon, drive realistic LLM traffic through the OTLP intake, print what was detected.
 
-    sys.exit(run_demo(calls=calls, keep_running=keep_running, state_dir=state_dir))
+    The daemon stops after the summary unless --keep-running; SIGTERM or Ctrl-C stop it cleanly.
+    """
+    from watchkeeper.demo import DemoPorts, run_demo
+
+    ports = DemoPorts(http=http_port, grpc=grpc_port, web=web_port)
+    sys.exit(run_demo(calls=calls, keep_running=keep_running, state_dir=state_dir, ports=ports))
 
 
 @main.command()
@@ -80,6 +103,7 @@ def score(name: str, config: Path | None) -> None:
     """Score JSON lines {"id", "text", "prompt"?} from stdin; write {"id", "scores", "flagged"} to stdout."""
     from watchkeeper.detectors.registry import detector_class
 
+    name = name.strip().replace("-", "_")  # content-safety (as `eval` spells it) or content_safety
     settings = _settings(config)
     try:
         detector = detector_class(name)(getattr(settings.detectors, name, None))

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from watchkeeper.alerts.config import AlertsConfig
+from watchkeeper.calls.config import CallsConfig
 from watchkeeper.collector.intake.config import IntakeConfig
 from watchkeeper.core.bus.config import BusConfig
 from watchkeeper.core.configfile import ConfigError, format_validation_error, read_config_file
@@ -32,6 +33,37 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ApiToken(Strict):
+    """A personal API token: what is done with it (approvals, acks, feedback) is recorded as `actor`."""
+
+    actor: str = Field(min_length=1, description="who holds this token, as the audit log names them")
+    token: SecretStr | None = None
+    token_file: Path | None = Field(None, description="file holding the token (first line)")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ApiToken:
+        if (self.token is None) == (self.token_file is None):
+            raise ValueError(f"api token of {self.actor!r}: set exactly one of token or token_file")
+        if self.token_file is not None:
+            try:
+                text = self.token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"api token of {self.actor!r}: cannot read {self.token_file}: {exc.strerror}"
+                ) from None
+            self.token = SecretStr(text)
+        if len(self.secret) < 16:
+            raise ValueError(f"api token of {self.actor!r} is shorter than 16 characters: use a random token")
+        return self
+
+    @property
+    def secret(self) -> str:
+        return self.token.get_secret_value() if self.token is not None else ""
+
+
+TRACE_URL_FIELDS = ("trace_id", "span_id", "app", "start_ms", "end_ms")
+
+
 class WebConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8686, ge=0, le=65535)
@@ -39,13 +71,40 @@ class WebConfig(Strict):
     auth_token: SecretStr | None = None
     basic_auth_username: str | None = None
     basic_auth_password: SecretStr | None = None
+    api_tokens: list[ApiToken] = Field(
+        default_factory=list, description="personal tokens; the audit log records their actor"
+    )
+    trace_url_template: str | None = Field(
+        None,
+        description="link from a call to your trace backend, e.g. http://jaeger:16686/trace/{trace_id}; "
+        "placeholders: "
+        + ", ".join("{" + p + "}" for p in ("trace_id", "span_id", "app", "start_ms", "end_ms")),
+    )
+
+    @field_validator("trace_url_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import string
+
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        unknown = names - set(TRACE_URL_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder(s) {sorted(unknown)}: use "
+                + ", ".join("{" + p + "}" for p in TRACE_URL_FIELDS)
+            )
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, e.g. http://jaeger:16686/trace/{trace_id}")
+        return value
 
     @model_validator(mode="after")
     def _auth_off_loopback(self) -> WebConfig:
         if bool(self.basic_auth_username) != bool(self.basic_auth_password):
             raise ValueError("set both web.basic_auth_username and web.basic_auth_password, or neither")
         if self.host not in ("127.0.0.1", "localhost", "::1") and not (
-            self.auth_token or self.basic_auth_username
+            self.auth_token or self.basic_auth_username or self.api_tokens
         ):
             raise ValueError(
                 f"web.host is {self.host!r} (not loopback) but no auth is configured: set web.auth_token or "
@@ -73,6 +132,7 @@ class Settings(BaseSettings):
     web: WebConfig = WebConfig()
     detectors: DetectorsConfig = DetectorsConfig()
     alerts: AlertsConfig = AlertsConfig()
+    calls: CallsConfig = CallsConfig()
 
     @field_validator("log_level", mode="before")
     @classmethod

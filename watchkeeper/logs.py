@@ -1,16 +1,27 @@
-"""Logging setup: one line per event, plain text or JSON."""
+"""Logging setup: one line per event, plain text or JSON, every time ISO 8601 with its UTC offset."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from datetime import datetime
+
+
+def iso_time(created: float) -> str:
+    """A log record's time in the host's zone with its offset, e.g. 2026-12-01T12:34:26.071+01:00."""
+    return datetime.fromtimestamp(created).astimezone().isoformat(timespec="milliseconds")
+
+
+class _TextFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return iso_time(record.created)
 
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {
-            "time": self.formatTime(record),
+            "time": iso_time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -25,7 +36,7 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

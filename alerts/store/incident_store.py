@@ -10,7 +10,9 @@ from watchkeeper.alerts.clock import Clock, SystemClock
 from watchkeeper.alerts.config import AlertsConfig
 from watchkeeper.alerts.inhibition import Inhibitor
 from watchkeeper.alerts.routing import Router
+from watchkeeper.alerts.store.activity import ActivityMixin
 from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.store.feedback import FeedbackMixin
 from watchkeeper.alerts.store.ingest import IngestMixin
 from watchkeeper.alerts.store.lifecycle import LifecycleMixin
 from watchkeeper.alerts.store.outbox import OutboxMixin
@@ -29,6 +31,8 @@ class IncidentStore(
     SilencesMixin,
     QueriesMixin,
     RetentionMixin,
+    FeedbackMixin,
+    ActivityMixin,
     StoreBase,
 ):
     """All alerts state. `channel_kinds` maps receiver -> channel kinds, for the rows a flush must write."""

@@ -7,12 +7,28 @@ from typing import Any
 
 from watchkeeper.alerts.incidents import OpenIncident, incident_id, routing_labels
 from watchkeeper.alerts.routing import Route
-from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.store.feedback import FeedbackMixin
 from watchkeeper.alerts.store.rows import IngestResult, dumps, incident_row
+from watchkeeper.core import metrics
 from watchkeeper.core.findings import Finding
 
 
-class IngestMixin(StoreBase):
+def _finding_row(f: Finding, incident_id: str, now: float) -> tuple[Any, ...]:
+    return (
+        f.id,
+        incident_id,
+        f.detector,
+        f.category,
+        f.severity.value,
+        f.labels.get("app"),
+        f.time,
+        now,
+        f.summary,
+        f.to_json().decode(),
+    )
+
+
+class IngestMixin(FeedbackMixin):
     """Writes findings, incidents and the receivers' group timers (targets) of new incidents."""
 
     def ingest(self, findings: Sequence[Finding]) -> IngestResult:
@@ -31,8 +47,14 @@ class IngestMixin(StoreBase):
             touched: dict[str, OpenIncident] = {}
             created: list[tuple[OpenIncident, list[Route]]] = []
             finding_rows: list[tuple[Any, ...]] = []
+            suppressed: list[tuple[str, str, float]] = []
             for f in unique.values():
                 if f.id in known:
+                    continue
+                muted_by = self.suppression_for(f, now)
+                if muted_by is not None:  # a near-duplicate of a false positive: kept, never paged
+                    suppressed.append((f.id, muted_by, now))
+                    finding_rows.append(_finding_row(f, "", now))
                     continue
                 labels = routing_labels(f)
                 routes = self.router.match(labels)
@@ -55,20 +77,7 @@ class IngestMixin(StoreBase):
                 else:
                     inc.add(f, labels, now)
                 touched[inc.id] = inc
-                finding_rows.append(
-                    (
-                        f.id,
-                        inc.id,
-                        f.detector,
-                        f.category,
-                        f.severity.value,
-                        f.labels.get("app"),
-                        f.time,
-                        now,
-                        f.summary,
-                        f.to_json().decode(),
-                    )
-                )
+                finding_rows.append(_finding_row(f, inc.id, now))
             result.accepted = len(finding_rows)
             result.incidents_created = len(created)
             if not finding_rows:
@@ -78,6 +87,8 @@ class IngestMixin(StoreBase):
                     db.executemany(
                         "INSERT OR IGNORE INTO findings VALUES (?,?,?,?,?,?,?,?,?,?)", finding_rows
                     )
+                    if suppressed:
+                        self._mark_suppressed(db, suppressed)
                     new_ids = {inc.id for inc, _ in created}
                     db.executemany(
                         "INSERT INTO incidents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -136,6 +147,9 @@ class IngestMixin(StoreBase):
                 self._open_by_id.clear()
                 self._load_open()
                 raise
+        for f_id, _, _ in suppressed:
+            metrics.FINDINGS_SUPPRESSED.labels(detector=unique[f_id].detector).inc()
+        result.suppressed = len(suppressed)
         if created:
             self.refresh_gauges()
         return result

@@ -7,15 +7,18 @@ from typing import Any
 
 from watchkeeper.alerts.incidents import OpenIncident
 from watchkeeper.alerts.model import Event, Status
-from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.store.activity import ActivityMixin
 from watchkeeper.alerts.store.errors import InvalidTransition, NotFound
 from watchkeeper.alerts.store.rows import target_from_row
 
 
-class LifecycleMixin(StoreBase):
+class LifecycleMixin(ActivityMixin):
     """triggered -> acknowledged -> resolved; a resolved incident is never reopened."""
 
-    def acknowledge(self, incident: str, by: str, comment: str = "") -> dict[str, Any]:
+    def acknowledge(
+        self, incident: str, by: str, comment: str = "", *, verified: bool = False
+    ) -> dict[str, Any]:
+        """`verified`: `by` was authenticated (a personal token or basic auth), not just claimed."""
         with self._lock:
             inc = self._open_by_id.get(incident)
             if inc is None:
@@ -36,16 +39,19 @@ class LifecycleMixin(StoreBase):
                     (inc.status.value, by, now, comment, now, inc.id),
                 )
                 self._announce_change(db, inc, Event.acknowledge, now, status=Status.acknowledged)
+                self._activity(
+                    db, inc.id, "acknowledged", actor=by, comment=comment, verified=verified, now=now
+                )
         self.refresh_gauges()
         return self.get_incident(incident) or {}
 
-    def resolve(self, incident: str, by: str, comment: str = "") -> dict[str, Any]:
+    def resolve(self, incident: str, by: str, comment: str = "", *, verified: bool = False) -> dict[str, Any]:
         with self._lock:
             inc = self._open_by_id.get(incident)
             if inc is None:
                 self._raise_unknown_or_closed(incident, "resolve")
             assert inc is not None
-            self._resolve(inc, by=by, comment=comment, now=self.clock.now())
+            self._resolve(inc, by=by, comment=comment, now=self.clock.now(), verified=verified)
         return self.get_incident(incident) or {}
 
     def _raise_unknown_or_closed(self, incident: str, action: str) -> None:
@@ -57,19 +63,50 @@ class LifecycleMixin(StoreBase):
             "(a resolved incident is never reopened; a new finding starts a new incident)"
         )
 
-    def _resolve(self, inc: OpenIncident, *, by: str, comment: str, now: float) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE incidents SET status=?, resolved_at=?, resolved_by=?, comment=?, updated_at=? "
-                "WHERE id=?",
-                (Status.resolved.value, now, by, comment, now, inc.id),
-            )
-            self._announce_change(db, inc, Event.resolve, now, status=Status.resolved, resolved_at=now)
-            db.execute("UPDATE targets SET next_flush_at=NULL WHERE incident_id=?", (inc.id,))
+    def _resolve(
+        self,
+        inc: OpenIncident,
+        *,
+        by: str,
+        comment: str,
+        now: float,
+        verified: bool = False,
+        db: sqlite3.Connection | None = None,
+        activity: dict[str, Any] | None = None,
+    ) -> None:
+        """Resolve in a transaction of its own, or inside the caller's (`db`: a false-positive verdict)."""
+        if db is None:
+            with self._tx() as own:
+                self._resolve_in(
+                    own, inc, by=by, comment=comment, now=now, verified=verified, activity=activity
+                )
+        else:
+            self._resolve_in(db, inc, by=by, comment=comment, now=now, verified=verified, activity=activity)
         inc.status = Status.resolved
         self._open.pop(inc.group_key, None)
         self._open_by_id.pop(inc.id, None)
         self.refresh_gauges()
+
+    def _resolve_in(
+        self,
+        db: sqlite3.Connection,
+        inc: OpenIncident,
+        *,
+        by: str,
+        comment: str,
+        now: float,
+        verified: bool,
+        activity: dict[str, Any] | None,
+    ) -> None:
+        db.execute(
+            "UPDATE incidents SET status=?, resolved_at=?, resolved_by=?, comment=?, updated_at=? WHERE id=?",
+            (Status.resolved.value, now, by, comment, now, inc.id),
+        )
+        self._announce_change(db, inc, Event.resolve, now, status=Status.resolved, resolved_at=now)
+        db.execute("UPDATE targets SET next_flush_at=NULL WHERE incident_id=?", (inc.id,))
+        self._activity(
+            db, inc.id, "resolved", actor=by, comment=comment, verified=verified, data=activity, now=now
+        )
 
     def _announce_change(
         self,

@@ -11,6 +11,12 @@ from watchkeeper.alerts.store.rows import finding_dict, incident_dict, notificat
 from watchkeeper.alerts.store.schema import OPEN_STATUSES, OUTBOX_STATES
 from watchkeeper.core import metrics
 
+_SEVERITY_RANK = "CASE severity WHEN 'critical' THEN 0 WHEN 'error' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END"
+_ORDER = {
+    "time": "last_seen DESC, id",
+    "severity": f"CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, {_SEVERITY_RANK}, last_seen DESC, id",
+}
+
 
 class QueriesMixin(StoreBase):
     """Lists, details and counts (plus the gauges derived from them); reads use the per-thread connection."""
@@ -24,7 +30,9 @@ class QueriesMixin(StoreBase):
         q: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        sort: str = "time",
     ) -> tuple[list[dict[str, Any]], int]:
+        """A page of incidents; `sort="severity"`: open first, then by severity, then the latest first."""
         where, args = [], []
         for column, value in (
             ("status", status),
@@ -46,7 +54,7 @@ class QueriesMixin(StoreBase):
         db = self._conn()
         total = db.execute(f"SELECT COUNT(*) FROM incidents {clause}", args).fetchone()[0]
         rows = db.execute(
-            f"SELECT * FROM incidents {clause} ORDER BY last_seen DESC, id LIMIT ? OFFSET ?",
+            f"SELECT * FROM incidents {clause} ORDER BY {_ORDER[sort]} LIMIT ? OFFSET ?",
             [*args, max(0, int(limit)), max(0, int(offset))],
         ).fetchall()
         return [incident_dict(r) for r in rows], total
@@ -87,11 +95,15 @@ class QueriesMixin(StoreBase):
         incident_id: str | None = None,
         detector: str | None = None,
         since: float | None = None,
+        app: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         where, args = [], []
         if incident_id:
             where.append("incident_id = ?")
             args.append(incident_id)
+        if app:
+            where.append("app = ?")
+            args.append(app)
         if detector:
             where.append("detector = ?")
             args.append(detector)
@@ -106,6 +118,30 @@ class QueriesMixin(StoreBase):
             [*args, max(0, int(limit)), max(0, int(offset))],
         ).fetchall()
         return [finding_dict(r) for r in rows], total
+
+    def get_finding(self, finding_id: str) -> dict[str, Any] | None:
+        row = self._conn().execute("SELECT * FROM findings WHERE id=?", (finding_id,)).fetchone()
+        return finding_dict(row) if row is not None else None
+
+    def findings_by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The stored findings among `ids` (a call's findings), newest first."""
+        out: list[dict[str, Any]] = []
+        db = self._conn()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.extend(
+                finding_dict(r) for r in db.execute(f"SELECT * FROM findings WHERE id IN ({marks})", chunk)
+            )
+        return sorted(out, key=lambda f: (-f["time"], f["id"]))
+
+    def incidents_by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
+        wanted = sorted({i for i in ids if i})
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        rows = self._conn().execute(f"SELECT * FROM incidents WHERE id IN ({marks})", wanted).fetchall()
+        return [incident_dict(r) for r in rows]
 
     def findings_timeseries(self, bucket_s: float = 60.0, since: float | None = None) -> dict[str, Any]:
         """Findings per detector per time bucket (observation time), zero-filled, for the dashboard chart."""

@@ -19,6 +19,7 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     incidents_created: int = 0
+    suppressed: int = 0  # near-duplicates of a false positive: stored, not folded into an incident
 
 
 @dataclass(slots=True)

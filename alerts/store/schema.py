@@ -44,6 +44,32 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_order ON outbox(incident_id, receiver, channel_idx, seq);
+CREATE TABLE IF NOT EXISTS activity (
+    id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, time REAL NOT NULL, kind TEXT NOT NULL,
+    actor TEXT NOT NULL, verified INTEGER NOT NULL, comment TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS activity_by_incident ON activity(incident_id, time);
+CREATE TABLE IF NOT EXISTS feedback (
+    id TEXT PRIMARY KEY, target_kind TEXT NOT NULL, target_id TEXT NOT NULL, incident_id TEXT NOT NULL,
+    verdict TEXT NOT NULL, comment TEXT NOT NULL, actor TEXT NOT NULL, verified INTEGER NOT NULL,
+    time REAL NOT NULL, app TEXT NOT NULL, detector TEXT NOT NULL, category TEXT NOT NULL,
+    finding_ids TEXT NOT NULL, fingerprints TEXT NOT NULL, suppress_until REAL
+);
+CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback(time);
+CREATE INDEX IF NOT EXISTS feedback_by_incident ON feedback(incident_id);
+CREATE TABLE IF NOT EXISTS feedback_items (
+    feedback_id TEXT NOT NULL, finding_id TEXT NOT NULL, call_time REAL NOT NULL, text TEXT NOT NULL,
+    prompt TEXT, text_source TEXT NOT NULL, trace_id TEXT, span_id TEXT, model TEXT, env TEXT,
+    PRIMARY KEY (feedback_id, finding_id)
+);
+CREATE TABLE IF NOT EXISTS suppressions (
+    app TEXT NOT NULL, detector TEXT NOT NULL, category TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    feedback_id TEXT NOT NULL, until REAL NOT NULL, suppressed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (app, detector, category, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS suppressed_findings (
+    finding_id TEXT PRIMARY KEY, feedback_id TEXT NOT NULL, time REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at REAL NOT NULL, ends_at REAL NOT NULL,
     created_by TEXT NOT NULL, comment TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL

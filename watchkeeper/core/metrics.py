@@ -40,3 +40,32 @@ DEAD_LETTERS = Gauge("watchkeeper_dead_letters", "Notifications in the dead-lett
 BUS_LAG = Gauge(
     "watchkeeper_bus_lag", "Records not yet processed per consumer group", ["group"], registry=REGISTRY
 )
+CALLS_RECORD_ERRORS = Counter(
+    "watchkeeper_calls_record_errors",
+    "Batches of calls the calls explorer could not keep (detection went on)",
+    registry=REGISTRY,
+)
+FEEDBACK = Counter(
+    "watchkeeper_feedback",
+    "Verdicts people gave on findings and incidents",
+    ["detector", "verdict"],
+    registry=REGISTRY,
+)
+FEEDBACK_VERDICTS = Gauge(
+    "watchkeeper_feedback_verdicts",
+    "Verdicts on record per detector (false_positive, confirmed)",
+    ["detector", "verdict"],
+    registry=REGISTRY,
+)
+FALSE_POSITIVE_RATE = Gauge(
+    "watchkeeper_false_positive_rate",
+    "Share of a detector's judged findings that people marked false positive (0-1)",
+    ["detector"],
+    registry=REGISTRY,
+)
+FINDINGS_SUPPRESSED = Counter(
+    "watchkeeper_findings_suppressed",
+    "Findings muted as near-duplicates of a false positive (stored, no incident, no page)",
+    ["detector"],
+    registry=REGISTRY,
+)

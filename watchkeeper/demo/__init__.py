@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import signal
 import threading
 import time
 from collections import Counter
@@ -178,7 +179,9 @@ def _client_kind() -> Any:
     return SpanKind.CLIENT
 
 
-def drive_traffic(gen: TrafficGenerator, calls: int, rng: random.Random) -> dict[str, int]:
+def drive_traffic(
+    gen: TrafficGenerator, calls: int, rng: random.Random, stop: threading.Event | None = None
+) -> dict[str, int]:
     """The demo's script: normal traffic, then the three episodes, interleaved with normal traffic."""
     corpus = gen.corpus
     apps = list(corpus["apps"])
@@ -186,6 +189,8 @@ def drive_traffic(gen: TrafficGenerator, calls: int, rng: random.Random) -> dict
     episodes = Counter()
     change_at, inject_from, leak_at = int(calls * 0.45), int(calls * 0.4), int(calls * 0.7)
     for i in range(calls):
+        if stop is not None and stop.is_set():
+            break
         app = apps[i % len(apps)]
         spec = corpus["apps"][app]
         pair = rng.choice(corpus["pairs"][app])
@@ -205,7 +210,21 @@ def drive_traffic(gen: TrafficGenerator, calls: int, rng: random.Random) -> dict
     return dict(episodes)
 
 
-def run_demo(calls: int = 240, keep_running: bool = False, state_dir: Path | None = None) -> int:
+@dataclass(frozen=True)
+class DemoPorts:
+    """Where the demo daemon listens; None keeps the configured default, 0 asks the OS for a free port."""
+
+    http: int | None = None
+    grpc: int | None = None
+    web: int | None = None
+
+
+def run_demo(
+    calls: int = 240,
+    keep_running: bool = False,
+    state_dir: Path | None = None,
+    ports: DemoPorts | None = None,
+) -> int:
     from watchkeeper.app import Daemon, StartupError
     from watchkeeper.config import ConfigError
     from watchkeeper.logs import setup_logging
@@ -214,11 +233,13 @@ def run_demo(calls: int = 240, keep_running: bool = False, state_dir: Path | Non
     state = Path(state_dir or ".watchkeeper-demo")
     if state.exists() and state_dir is None:
         shutil.rmtree(state)  # the demo always starts from a clean slate
+    stop = _stop_on_signals()
     receiver = WebhookReceiver()
     hook_url = receiver.start()
     try:
-        settings = demo_settings(state, hook_url)
+        settings = demo_settings(state, hook_url, ports or DemoPorts())
     except ConfigError as exc:
+        receiver.stop()
         print(exc)
         return 2
     daemon = Daemon(settings)
@@ -228,6 +249,10 @@ def run_demo(calls: int = 240, keep_running: bool = False, state_dir: Path | Non
     except StartupError as exc:
         receiver.stop()
         print(f"cannot start the daemon: {exc}")
+        print(
+            "other ports: watchkeeper demo --http-port 14318 --grpc-port 14317 --web-port 18686 "
+            "(0 = any free)"
+        )
         return 1
     print(f"Watchkeeper demo: daemon running (embedded bus, state in {state}/)")
     print(f"  OTLP/HTTP intake : {daemon.intake_url}/v1/traces")
@@ -235,36 +260,56 @@ def run_demo(calls: int = 240, keep_running: bool = False, state_dir: Path | Non
     corpus = load_corpus()
     gen = TrafficGenerator(daemon.intake_url, corpus)
     try:
-        episodes = drive_traffic(gen, calls, random.Random(11))
+        episodes = drive_traffic(gen, calls, random.Random(11), stop=stop)
         gen.flush()
         print(
             f"sent {gen.sent} model calls from {len(corpus['apps'])} apps through the OTLP intake; "
             f"episodes: {', '.join(f'{k}={v}' for k, v in episodes.items())}"
         )
-        _wait_for(lambda: daemon.detectors.calls_processed >= gen.sent, 30)
-        _wait_for(lambda: _notified(daemon, receiver), 20)
-        time.sleep(1.0)
-        print(summary(daemon, receiver, hook_url, time.monotonic() - t0))
-        if keep_running:
-            print("daemon still running; press Ctrl-C to stop")
-            try:
-                while True:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                pass
+        if not stop.is_set():
+            _wait_for(lambda: daemon.detectors.calls_processed >= gen.sent, 30, stop)
+            _wait_for(lambda: _notified(daemon, receiver), 20, stop)
+            stop.wait(1.0)
+            print(summary(daemon, receiver, hook_url, time.monotonic() - t0))
+        if keep_running and not stop.is_set():
+            print(
+                f"\nThe daemon keeps running: open {daemon.web_url}/ , or try the CLI on it: "
+                f"watchkeeper incidents list --url {daemon.web_url}\n"
+                "Press Ctrl-C (or send SIGTERM) to stop it."
+            )
+            stop.wait()
     finally:
         gen.shutdown()
+        if keep_running or stop.is_set():
+            print("stopping the demo daemon", flush=True)
+        else:
+            print(
+                "\nThe demo stops the daemon now, and its dashboard with it. To explore the dashboard and "
+                "the CLI, run `watchkeeper demo --keep-running` (it keeps the daemon up until Ctrl-C), or "
+                "run the daemon "
+                "yourself with `watchkeeper run`.",
+                flush=True,
+            )
         daemon.stop()
         receiver.stop()
     return 0
 
 
-def _wait_for(predicate: Any, timeout_s: float) -> bool:
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM and SIGINT end the demo cleanly (daemon stopped, exit status 0) instead of killing it."""
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _wait_for(predicate: Any, timeout_s: float, stop: threading.Event) -> bool:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         if predicate():
             return True
-        time.sleep(0.2)
+        stop.wait(0.2)
     return False
 
 
@@ -273,10 +318,15 @@ def _notified(daemon: Any, receiver: WebhookReceiver) -> bool:
     return total > 0 and len(receiver.received) >= total
 
 
-def demo_settings(state: Path, hook_url: str) -> Any:
+def demo_settings(state: Path, hook_url: str, ports: DemoPorts | None = None) -> Any:
     from watchkeeper.config import load_settings
 
-    return load_settings(None, state_dir=str(state), alerts=demo_alerts_config(hook_url))
+    ports = ports or DemoPorts()
+    intake = {k: v for k, v in (("http_port", ports.http), ("grpc_port", ports.grpc)) if v is not None}
+    web = {"port": ports.web} if ports.web is not None else {}
+    return load_settings(
+        None, state_dir=str(state), alerts=demo_alerts_config(hook_url), intake=intake, web=web
+    )
 
 
 def demo_alerts_config(hook_url: str) -> dict[str, Any]:

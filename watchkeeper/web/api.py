@@ -15,6 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
+from watchkeeper.web.actor import actor_of
+from watchkeeper.web.times import json_response, parse_time
+
 DAEMON_KEY: web.AppKey[Any] = web.AppKey("daemon", object)
 
 log = logging.getLogger("watchkeeper.web")
@@ -33,7 +36,8 @@ async def error_middleware(request: web.Request, handler: Callable[..., Any]) ->
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response({"error": exc.error, "reason": exc.reason}, status=exc.status)
+        body = {"error": exc.error, "reason": exc.reason, **(getattr(exc, "details", None) or {})}
+        return json_response(body, status=exc.status)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/"):
             raise
@@ -76,16 +80,55 @@ def _int(request: web.Request, name: str, default: int, lo: int = 0, hi: int = 1
     return value
 
 
-def _float(request: web.Request, name: str) -> float | None:
+def _time(request: web.Request, name: str) -> float | None:
+    """A time query parameter: ISO 8601 with a zone, or unix seconds; absent or empty is None."""
     raw = request.query.get(name)
-    if raw is None:
+    if not raw:
         return None
     try:
-        return float(raw)
-    except ValueError:
-        raise ApiError(
-            400, "bad_request", f"query parameter {name} must be a number (unix seconds)"
-        ) from None
+        return parse_time(raw, f"query parameter {name}")
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+
+
+def query_int(request: web.Request, name: str, default: int, lo: int = 0, hi: int = 1 << 31) -> int:
+    """An integer query parameter within [lo, hi] (400 naming the parameter otherwise)."""
+    return _int(request, name, default, lo, hi)
+
+
+def query_time(request: web.Request, name: str) -> float | None:
+    """A time query parameter: ISO 8601 with a zone, or unix seconds."""
+    return _time(request, name)
+
+
+def query_bool(request: web.Request, name: str) -> bool | None:
+    raw = (request.query.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    if raw in ("1", "true", "yes"):
+        return True
+    if raw in ("0", "false", "no"):
+        return False
+    raise ApiError(400, "bad_request", f"query parameter {name} must be true or false, got {raw!r}")
+
+
+def paged(request: web.Request, items: list[Any], total: int, limit: int, offset: int) -> web.Response:
+    """A list answer: the page as a JSON array, X-Total-Count, and a Link to the next page."""
+    return _paged(request, items, total, limit, offset)
+
+
+async def json_body(request: web.Request, model: type[Any]) -> Any:
+    """The request body validated by a pydantic model; 400 naming the field and the fix otherwise."""
+    from pydantic import ValidationError
+
+    body = await _json_body(request)
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ApiError(400, "bad_request", problems) from None
 
 
 def _paged(request: web.Request, items: list[Any], total: int, limit: int, offset: int) -> web.Response:
@@ -93,7 +136,7 @@ def _paged(request: web.Request, items: list[Any], total: int, limit: int, offse
     if offset + limit < total:
         url = request.url.update_query(limit=limit, offset=offset + limit)
         headers["Link"] = f'<{url.path_qs}>; rel="next"'
-    return web.json_response(items, headers=headers)
+    return json_response(items, headers=headers)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -109,12 +152,17 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 STATUSES = {"triggered", "acknowledged", "resolved", "open"}
+#: severity: open before resolved, then the most severe, then the latest; time: the latest first.
+SORTS = ("severity", "time")
 
 
 async def list_incidents(request: web.Request) -> web.Response:
-    status = request.query.get("status")
+    status = request.query.get("status") or None  # `?status=` (empty) means every status
     if status is not None and status not in STATUSES:
         raise ApiError(400, "bad_request", f"status must be one of {', '.join(sorted(STATUSES))}")
+    sort = request.query.get("sort") or "severity"
+    if sort not in SORTS:
+        raise ApiError(400, "bad_request", f"sort must be one of {', '.join(SORTS)}")
     limit = _int(request, "limit", 50, 1, MAX_LIMIT)
     offset = _int(request, "offset", 0)
     items, total = await run_blocking(
@@ -124,6 +172,7 @@ async def list_incidents(request: web.Request) -> web.Response:
         app=request.query.get("app"),
         detector=request.query.get("detector"),
         q=request.query.get("q"),
+        sort=sort,
         limit=limit,
         offset=offset,
     )
@@ -134,7 +183,7 @@ async def get_incident(request: web.Request) -> web.Response:
     incident = await run_blocking(store_of(request).get_incident, request.match_info["id"])
     if incident is None:
         raise ApiError(404, "not_found", f"no incident with id {request.match_info['id']!r}")
-    return web.json_response(incident)
+    return json_response(incident)
 
 
 async def _transition(request: web.Request, action: str) -> web.Response:
@@ -144,16 +193,14 @@ async def _transition(request: web.Request, action: str) -> web.Response:
     if await run_blocking(store.get_incident, incident_id) is None:
         raise ApiError(404, "not_found", f"no incident with id {incident_id!r}")
     fn = store.acknowledge if action == "ack" else store.resolve
+    by, verified = actor_of(request, body.get("by") or body.get("author"))
     try:
         result = await run_blocking(
-            fn,
-            incident_id,
-            by=str(body.get("by") or body.get("author") or "api"),
-            comment=str(body.get("comment") or ""),
+            fn, incident_id, by=by, comment=str(body.get("comment") or ""), verified=verified
         )
     except ValueError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
-    return web.json_response(result)
+    return json_response(result)
 
 
 async def ack_incident(request: web.Request) -> web.Response:
@@ -173,7 +220,8 @@ async def list_findings(request: web.Request) -> web.Response:
         offset=offset,
         incident_id=request.query.get("incident_id"),
         detector=request.query.get("detector"),
-        since=_float(request, "since"),
+        since=_time(request, "since"),
+        app=request.query.get("app"),
     )
     items, total = result if isinstance(result, tuple) else (result, len(result))
     return _paged(request, items, total, limit, offset)
@@ -183,7 +231,7 @@ async def list_silences(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state is not None and state not in {"pending", "active", "expired"}:
         raise ApiError(400, "bad_request", "state must be one of pending, active, expired")
-    return web.json_response(await run_blocking(store_of(request).list_silences, state=state))
+    return json_response(await run_blocking(store_of(request).list_silences, state=state))
 
 
 async def create_silence(request: web.Request) -> web.Response:
@@ -191,21 +239,26 @@ async def create_silence(request: web.Request) -> web.Response:
     matchers = body.get("matchers")
     if not isinstance(matchers, list) or not matchers:
         raise ApiError(400, "bad_request", 'matchers must be a non-empty list, e.g. ["app=\\"chatbot\\""]')
-    for key in ("created_by", "comment"):
-        if not str(body.get(key) or "").strip():
+    by, verified = actor_of(request, body.get("created_by"), default="")
+    for key, value in (("created_by", by), ("comment", body.get("comment"))):
+        if not str(value or "").strip():
             raise ApiError(400, "bad_request", f"{key} is required: say who silences and why")
+    store = store_of(request)
     try:
         silence = await run_blocking(
-            store_of(request).create_silence,
+            store.create_silence,
             matchers=matchers,
             starts_at=body.get("starts_at"),
             ends_at=body.get("ends_at"),
-            created_by=str(body["created_by"]),
+            created_by=by,
             comment=str(body["comment"]),
         )
     except ValueError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
-    return web.json_response(silence, status=201)
+    from watchkeeper.web.activity_api import note_silence
+
+    await run_blocking(note_silence, store, silence, by, verified)
+    return json_response(silence, status=201)
 
 
 async def delete_silence(request: web.Request) -> web.Response:
@@ -217,11 +270,11 @@ async def delete_silence(request: web.Request) -> web.Response:
         silence = await run_blocking(store_of(request).expire_silence, silence_id)
     except KeyError:
         raise ApiError(404, "not_found", f"no silence with id {silence_id!r}") from None
-    return web.json_response(silence)
+    return json_response(silence)
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:
-    return web.json_response(await run_blocking(store_of(request).list_dead_letters))
+    return json_response(await run_blocking(store_of(request).list_dead_letters))
 
 
 async def replay_dead_letter(request: web.Request) -> web.Response:
@@ -229,7 +282,7 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
         result = await run_blocking(store_of(request).replay_dead_letter, request.match_info["id"])
     except KeyError:
         raise ApiError(404, "not_found", f"no dead letter with id {request.match_info['id']!r}") from None
-    return web.json_response(result if result is not None else {"replayed": request.match_info["id"]})
+    return json_response(result if result is not None else {"replayed": request.match_info["id"]})
 
 
 async def status(request: web.Request) -> web.Response:

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from watchkeeper.core import metrics
 from watchkeeper.web.api import DAEMON_KEY, ApiError, run_blocking, store_of
+from watchkeeper.web.times import json_response
 
 STATIC_DIR = Path(__file__).with_name("static")
 PAGES = ("/", "/incidents", "/incidents/{id}", "/overview", "/silences")
@@ -258,7 +259,7 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 async def ui_summary(request: web.Request) -> web.Response:
-    return web.json_response(await run_blocking(_summary, store_of(request)))
+    return json_response(await run_blocking(_summary, store_of(request)))
 
 
 async def ui_overview(request: web.Request) -> web.Response:
@@ -269,7 +270,7 @@ async def ui_overview(request: web.Request) -> web.Response:
     body["stages"] = daemon.readiness()
     detectors = getattr(daemon, "detectors", None)
     body["calls_processed"] = getattr(detectors, "calls_processed", None)
-    return web.json_response(body)
+    return json_response(body)
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -7,6 +7,7 @@ one slow query never stalls the intake sharing the loop.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from typing import Any
 
@@ -17,9 +18,18 @@ from yarl import URL
 from watchkeeper.core import metrics
 from watchkeeper.core.auth import basic_matches, bearer_matches
 from watchkeeper.web import api
+from watchkeeper.web.actor import ACTOR_KEY
 from watchkeeper.web.api import DAEMON_KEY
 
 log = logging.getLogger("watchkeeper.web")
+
+#: API modules beside `api` (one per concept), each with an `add_routes(app)`.
+API_MODULES = (
+    "watchkeeper.web.calls_api",
+    "watchkeeper.web.approvals_api",
+    "watchkeeper.web.feedback_api",
+    "watchkeeper.web.activity_api",
+)
 
 
 class WebServer:
@@ -38,6 +48,8 @@ class WebServer:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
         api.add_routes(app)
+        for extra in API_MODULES:
+            importlib.import_module(extra).add_routes(app)
         try:
             from watchkeeper.web import dashboard
         except ImportError:
@@ -84,9 +96,12 @@ class WebServer:
             refusal = _cross_site_refusal(request)
             if refusal is not None:
                 return refusal
-        if not protected or not self._auth_required():
+        if not self._auth_required():
             return await handler(request)
-        if self._authorized(request.headers.get("Authorization", "")):
+        identity = self._identify(request.headers.get("Authorization", ""))
+        if identity:  # a person proven by a personal token or basic auth: recorded as the actor
+            request[ACTOR_KEY] = identity
+        if not protected or identity is not None:
             return await handler(request)
         headers = {"WWW-Authenticate": 'Basic realm="watchkeeper"'} if self.cfg.basic_auth_username else {}
         reason = (
@@ -96,15 +111,27 @@ class WebServer:
         return web.json_response({"error": "unauthorized", "reason": reason}, status=401, headers=headers)
 
     def _auth_required(self) -> bool:
-        return bool(self.cfg.auth_token or self.cfg.basic_auth_username)
+        return bool(self.cfg.auth_token or self.cfg.basic_auth_username or self.cfg.api_tokens)
 
-    def _authorized(self, header: str) -> bool:
+    def _identify(self, header: str) -> str | None:
+        """Who the credentials prove: a personal token's actor or the basic-auth user; "" for the shared
+        token (authorized, but no person); None when nothing matches."""
         cfg = self.cfg
+        found: str | None = None
+        for entry in cfg.api_tokens:  # every token compared, in constant time each: no early exit
+            if bearer_matches(header, entry.secret.encode()) and found is None:
+                found = entry.actor
+        if found is not None:
+            return found
         if cfg.auth_token and bearer_matches(header, cfg.auth_token.get_secret_value().encode()):
-            return True
-        return bool(cfg.basic_auth_username and cfg.basic_auth_password) and basic_matches(
-            header, cfg.basic_auth_username, cfg.basic_auth_password.get_secret_value()
-        )
+            return ""
+        if (
+            cfg.basic_auth_username
+            and cfg.basic_auth_password
+            and basic_matches(header, cfg.basic_auth_username, cfg.basic_auth_password.get_secret_value())
+        ):
+            return cfg.basic_auth_username
+        return None
 
 
 def _cross_site_refusal(request: web.Request) -> web.Response | None:
