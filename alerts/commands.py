@@ -1,53 +1,32 @@
-"""`watchkeeper alerts ...`: check the routing config, dry-run a route, manage silences and dead letters.
+"""`watchkeeper alerts ...`: check the routing config and dry-run a route, offline (no daemon needed).
 
-The silence and dead-letter commands work on the state directory directly (SQLite, WAL), so they also work
-while the daemon runs: it sees a new silence within a second and sends a replayed dead letter at once.
+The live commands below `alerts` (silences, dead letters) talk to the running daemon through its API; the
+command line mounts them beside these.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import ValidationError
 
-from watchkeeper.alerts.config import AlertsConfig
-from watchkeeper.alerts.durations import parse_duration
-from watchkeeper.alerts.matchers import split_matchers
-from watchkeeper.alerts.routing import Router
-from watchkeeper.alerts.store import IncidentStore, StoreError
-from watchkeeper.core.configfile import ConfigError, format_validation_error, read_config_file
-
-_STATE_DIR_HELP = "state directory of the daemon (default: $WATCHKEEPER_STATE_DIR or .watchkeeper)"
-
-
-@contextmanager
-def _store(state_dir: str | None) -> Iterator[IncidentStore]:
-    """The incident store of a state dir, closed afterwards; store errors become CLI errors."""
-    store = IncidentStore(_state_dir(state_dir))
-    try:
-        yield store
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
-
-
-def _state_dir(value: str | None) -> Path:
-    return Path(value or os.environ.get("WATCHKEEPER_STATE_DIR") or ".watchkeeper")
+if TYPE_CHECKING:
+    from watchkeeper.alerts.config import AlertsConfig
 
 
 def _load(config: str) -> AlertsConfig:
     """The alerts section of a config file, validated. Run as `watchkeeper alerts ...`, the command line hands
     down the daemon's loader (`load_settings` in the context object), which validates the whole file and its
-    environment overrides; run alone (embedded, tests), the alerts section is validated by itself."""
+    environment overrides; run alone (embedded, tests), the alerts section is validated by itself.
+
+    Imported here, not at the top: listing the commands must not load every channel's configuration."""
+    from pydantic import ValidationError
+
+    from watchkeeper.alerts.config import AlertsConfig
+    from watchkeeper.core.configfile import ConfigError, format_validation_error, read_config_file
+
     root = click.get_current_context().find_root().obj
     load_settings = root.get("load_settings") if isinstance(root, dict) else None
     try:
@@ -60,23 +39,6 @@ def _load(config: str) -> AlertsConfig:
             raise ConfigError(format_validation_error(exc, config, prefix=("alerts",))) from None
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _fmt_time(ts: float | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
-
-
-def _parse_time(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: use ISO 8601 (2025-01-31T18:00:00+01:00) or unix seconds"
-        ) from None
 
 
 def _parse_labels(text: str) -> dict[str, str]:
@@ -95,7 +57,7 @@ def _parse_labels(text: str) -> dict[str, str]:
 
 @click.group("alerts")
 def alerts_cli() -> None:
-    """Routing, silences and dead letters of the alerts stage."""
+    """Routing (offline: check-config, test-route), silences and dead letters (on the running daemon)."""
 
 
 @alerts_cli.command("check-config")
@@ -107,6 +69,8 @@ def check_config(config: str) -> None:
     alerts = _load(config)
     click.echo(f"{config}: configuration is valid")
     click.echo("routing tree:")
+    from watchkeeper.alerts.routing import Router
+
     click.echo(Router(alerts.route).describe())
     click.echo("receivers: " + ", ".join(r.name for r in alerts.receivers))
     for i, rule in enumerate(alerts.inhibit_rules):
@@ -126,6 +90,8 @@ def test_route(config: str, labels: str, as_json: bool) -> None:
     alerts = _load(config)
     parsed = _parse_labels(labels)
     parsed.setdefault("severity", "warning")
+    from watchkeeper.alerts.routing import Router
+
     router = Router(alerts.route)
     routes = router.match_uncached(parsed)
     out = [
@@ -157,106 +123,3 @@ def _print_items(items: list[dict[str, Any]], as_json: bool, line: Callable[[dic
         return
     for item in items:
         click.echo(line(item))
-
-
-@alerts_cli.group("silences")
-def silences() -> None:
-    """Mute notifications matching labels for a while."""
-
-
-@silences.command("add")
-@click.option(
-    "-m",
-    "--matcher",
-    "matchers",
-    multiple=True,
-    required=True,
-    help='a matcher like app="chatbot" (repeatable, or comma-separated)',
-)
-@click.option("--duration", default=None, help="how long, e.g. 2h (default 1h)")
-@click.option("--starts-at", default=None, help="ISO 8601 or unix seconds (default now)")
-@click.option("--ends-at", default=None, help="ISO 8601 or unix seconds (instead of --duration)")
-@click.option("--created-by", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
-@click.option("--comment", default="", help="why")
-@click.option("--state-dir", default=None, help=_STATE_DIR_HELP)
-def silences_add(
-    matchers: tuple[str, ...],
-    duration: str | None,
-    starts_at: str | None,
-    ends_at: str | None,
-    created_by: str,
-    comment: str,
-    state_dir: str | None,
-) -> None:
-    """Create a silence; prints its id."""
-    if duration and ends_at:
-        raise click.UsageError("give --duration or --ends-at, not both")
-    start = _parse_time(starts_at) if starts_at else time.time()
-    try:
-        end = _parse_time(ends_at) if ends_at else start + parse_duration(duration or "1h")
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--duration") from None
-    items = [m for text in matchers for m in split_matchers(text)]
-    with _store(state_dir) as store:
-        silence = store.create_silence(items, start, end, created_by, comment)
-    click.echo(silence["id"])
-
-
-@silences.command("list")
-@click.option("--state", type=click.Choice(["pending", "active", "expired"]), default=None)
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
-@click.option("--state-dir", default=None, help=_STATE_DIR_HELP)
-def silences_list(state: str | None, as_json: bool, state_dir: str | None) -> None:
-    """List silences."""
-    with _store(state_dir) as store:
-        items = store.list_silences(state)
-    _print_items(
-        items,
-        as_json,
-        lambda s: (
-            f"{s['id']}  {s['state']:8}  {','.join(s['matchers_text'])}  "
-            f"until {_fmt_time(s['ends_at'])}  by {s['created_by']}: {s['comment']}"
-        ),
-    )
-
-
-@silences.command("expire")
-@click.argument("silence_id")
-@click.option("--state-dir", default=None, help=_STATE_DIR_HELP)
-def silences_expire(silence_id: str, state_dir: str | None) -> None:
-    """End a silence now."""
-    with _store(state_dir) as store:
-        silence = store.expire_silence(silence_id)
-    click.echo(f"{silence['id']} {silence['state']}")
-
-
-@alerts_cli.group("deadletters")
-def deadletters() -> None:
-    """Notifications that could not be delivered."""
-
-
-@deadletters.command("list")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
-@click.option("--state-dir", default=None, help=_STATE_DIR_HELP)
-def deadletters_list(as_json: bool, state_dir: str | None) -> None:
-    """List dead letters, newest first."""
-    with _store(state_dir) as store:
-        items = store.list_dead_letters(limit=1000)
-    _print_items(
-        items,
-        as_json,
-        lambda d: (
-            f"{d['id']}  {d['receiver']}/{d['channel']}  {d['event']}  attempts={d['attempts']}  "
-            f"{d['reason']}: {d['last_error']}"
-        ),
-    )
-
-
-@deadletters.command("replay")
-@click.argument("notification_id")
-@click.option("--state-dir", default=None, help=_STATE_DIR_HELP)
-def deadletters_replay(notification_id: str, state_dir: str | None) -> None:
-    """Queue a dead letter again (refused if a later notification for its incident was delivered)."""
-    with _store(state_dir) as store:
-        item = store.replay_dead_letter(notification_id)
-    click.echo(f"{item['id']} {item['status']}" + (f": {item['reason']}" if item["reason"] else ""))

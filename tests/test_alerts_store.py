@@ -150,32 +150,3 @@ def test_commands(tmp_path: Path) -> None:
     bad.write_text("alerts:\n  route:\n    receiver: default\n    routes:\n      - matchers: ['app==x']\n")
     res = runner.invoke(alerts_cli, ["check-config", "-c", str(bad)])
     assert res.exit_code != 0 and "alerts.route.routes[0].matchers[0]" in res.output
-
-    state = str(tmp_path / "state")
-    res = runner.invoke(
-        alerts_cli,
-        [
-            "silences",
-            "add",
-            "-m",
-            'app="chatbot",env="prod"',
-            "--duration",
-            "2h",
-            "--comment",
-            "deploy",
-            "--created-by",
-            "ops",
-            "--state-dir",
-            state,
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    sid = res.output.strip()
-    res = runner.invoke(alerts_cli, ["silences", "list", "--state", "active", "--json", "--state-dir", state])
-    assert [s["id"] for s in json.loads(res.output)] == [sid]
-    res = runner.invoke(alerts_cli, ["silences", "expire", sid, "--state-dir", state])
-    assert res.exit_code == 0 and "expired" in res.output
-    res = runner.invoke(alerts_cli, ["deadletters", "list", "--json", "--state-dir", state])
-    assert res.exit_code == 0 and json.loads(res.output) == []
-    res = runner.invoke(alerts_cli, ["deadletters", "replay", "nope", "--state-dir", state])
-    assert res.exit_code != 0 and "no dead letter" in res.output

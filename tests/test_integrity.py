@@ -15,9 +15,9 @@ from watchkeeper.collector.translate.otlp_model import model_calls_from_request
 from watchkeeper.core.findings import Severity
 from watchkeeper.core.records import ModelCall, sha256_text
 from watchkeeper.detectors.integrity import audit
-from watchkeeper.detectors.integrity.commands import integrity_cli
 from watchkeeper.detectors.integrity.detector import IntegrityDetector, IntegritySettings
 from watchkeeper.detectors.state import StateDb
+from watchkeeper.remote.integrity import integrity_cli
 
 APP = "support-bot"
 PROMPT_A = ("You are a helpful support agent for Acme.", "Never give legal advice.")
@@ -277,25 +277,14 @@ def test_detector_notices_a_truncated_audit_log(tmp_path: Path) -> None:
     assert det.audit_problem is not None and "lost or rewrote" in det.audit_problem
 
 
-def test_cli_approve_list_verify(tmp_path: Path) -> None:
-    prompt_file = tmp_path / "prompt.txt"
-    prompt_file.write_text("\n".join(PROMPT_B))
+def test_cli_verifies_a_copy_of_the_audit_log_offline(tmp_path: Path) -> None:
+    """`integrity verify --file` checks a backup without a daemon; approvals themselves go through the API
+    (tests/test_cli_live.py)."""
+    path = _approve_three(tmp_path)
     runner = CliRunner()
-    base = ["--state-dir", str(tmp_path)]
-    result = runner.invoke(
-        integrity_cli,
-        [*base, "approve", APP, "--file", str(prompt_file), "--actor", "carol", "-m", "JIRA-12"],
-    )
-    assert result.exit_code == 0, result.output
-    assert sha(PROMPT_B) in result.output
-    result = runner.invoke(integrity_cli, [*base, "list", "--json"])
-    assert json.loads(result.output)["sha256"] == sha(PROMPT_B)
-    assert runner.invoke(integrity_cli, [*base, "verify"]).exit_code == 0
-    assert runner.invoke(integrity_cli, [*base, "revoke", APP, sha(PROMPT_B)]).exit_code == 0
-    assert "no approvals" in runner.invoke(integrity_cli, [*base, "list"]).output
-
-    path = audit.audit_path(tmp_path)
-    path.write_text(path.read_text().replace("JIRA-12", "JIRA-13"))
-    result = runner.invoke(integrity_cli, [*base, "verify"])
+    result = runner.invoke(integrity_cli, ["verify", "--file", str(path)])
+    assert result.exit_code == 0 and "ok: 3 entries verified" in result.output, result.output
+    path.write_text(path.read_text().replace('"comment":"r1"', '"comment":"r9"', 1))
+    result = runner.invoke(integrity_cli, ["verify", "--file", str(path)])
     assert result.exit_code == 1 and "BROKEN" in result.output
-    assert runner.invoke(integrity_cli, [*base, "approve", APP]).exit_code == 2  # usage: no prompt given
+    assert runner.invoke(integrity_cli, ["approve", APP]).exit_code == 2  # usage: no prompt given

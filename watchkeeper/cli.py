@@ -5,25 +5,42 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from watchkeeper.config import ConfigError, Settings, load_settings
-from watchkeeper.logs import setup_logging
+from watchkeeper.commands import LazyGroup
+
+if TYPE_CHECKING:
+    from watchkeeper.config import Settings
+
+
+def load_settings(*args: Any, **kwargs: Any) -> Settings:
+    """The daemon's config loader, imported on use (it imports every stage's schema)."""
+    from watchkeeper.config import load_settings as load
+
+    return load(*args, **kwargs)
 
 
 def _settings(config: Path | None) -> Settings:
+    from watchkeeper.config import ConfigError
+
     try:
         return load_settings(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 @click.version_option(package_name="watchkeeper")
 @click.pass_context
 def main(ctx: click.Context) -> None:
-    """Watchkeeper: trace every LLM call, detect controversial output and unapproved changes, page on-call."""
+    """Watchkeeper: trace every LLM call, detect controversial output and unapproved changes, page on-call.
+
+    Commands that read or change live state (incidents, calls, feedback, integrity, alerts silences and
+    deadletters) talk to the running daemon: --url / WATCHKEEPER_URL (default http://127.0.0.1:8686) and
+    --token-file / WATCHKEEPER_TOKEN.
+    """
     # Stage-owned commands validate the whole file through the daemon's loader, handed down here, so they
     # never import the composition root themselves.
     ctx.ensure_object(dict)["load_settings"] = load_settings
@@ -43,6 +60,7 @@ def main(ctx: click.Context) -> None:
 def run(config: Path | None, stage: str) -> None:
     """Run the daemon until SIGTERM/SIGINT."""
     from watchkeeper.app import Daemon, StartupError
+    from watchkeeper.logs import setup_logging
 
     settings = _settings(config)
     setup_logging(settings.log_level, settings.log_format)
@@ -142,15 +160,6 @@ def score(name: str, config: Path | None) -> None:
     if bad:
         sys.exit(2)
 
-
-def _mount_optional() -> None:
-    """Command groups owned by the stages (train/eval/alerts/integrity)."""
-    from watchkeeper.commands import register
-
-    register(main)
-
-
-_mount_optional()
 
 if __name__ == "__main__":
     main()

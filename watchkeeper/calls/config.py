@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from watchkeeper.alerts.config import Duration
+from watchkeeper.alerts.durations import Duration
 
 
 class CallsConfig(BaseModel):

@@ -2,6 +2,25 @@
 
 const TOKEN_KEY = "watchkeeper.token";
 
+// The API sends times as ISO 8601 strings (UTC); the pages compute with unix seconds. One rule, the
+// server's: fields named `time`, `first_seen`, `last_seen`, ... or ending in `_at`; payloads left alone.
+const TIME_FIELDS = new Set(["time", "first_seen", "last_seen", "last_received_at", "feedback_time", "suppress_until"]);
+const OPAQUE_FIELDS = new Set(["evidence", "labels", "annotations", "payload", "request_params", "data"]);
+
+export function reviveTimes(value) {
+  if (Array.isArray(value)) return value.map(reviveTimes);
+  if (value === null || typeof value !== "object") return value;
+  const out = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (OPAQUE_FIELDS.has(key)) out[key] = item;
+    else if ((TIME_FIELDS.has(key) || key.endsWith("_at")) && typeof item === "string") {
+      const ms = Date.parse(item);
+      out[key] = Number.isNaN(ms) ? item : ms / 1000;
+    } else out[key] = reviveTimes(item);
+  }
+  return out;
+}
+
 export class ApiError extends Error {
   constructor(status, error, reason) {
     super(reason || error || `HTTP ${status}`);
@@ -48,7 +67,7 @@ export async function api(path, { method = "GET", query, body } = {}) {
   }
   const total = resp.headers.get("X-Total-Count");
   return {
-    data,
+    data: reviveTimes(data),
     total: total === null ? null : Number(total),
     next: resp.headers.get("Link"),
   };

@@ -1,6 +1,6 @@
 // The dashboard shell: client-side routing, the poll loop, and relative times that keep ticking.
 
-import { ago, h, replace } from "./dom.js";
+import { ago, h, replace, zoneName } from "./dom.js";
 import { ApiError, setToken } from "./api.js";
 import { closeModal, modal, field } from "./ui.js";
 import * as incidents from "./pages/incidents.js";
@@ -108,6 +108,7 @@ document.addEventListener("click", (ev) => {
   navigate(a.getAttribute("href"));
 });
 window.addEventListener("popstate", render);
+document.getElementById("zone").textContent = `Times in ${zoneName()}`;
 setInterval(refresh, POLL_MS);
 setInterval(tick, 1000);
 render();

@@ -103,12 +103,34 @@ export function highlight(text, needles) {
 
 const pad = (n) => String(n).padStart(2, "0");
 
+/** "+01:00" for a time in this browser's zone (offsets change with daylight saving time). */
+export function zoneOffset(d) {
+  const minutes = -d.getTimezoneOffset();
+  const sign = minutes >= 0 ? "+" : "-";
+  const abs = Math.abs(minutes);
+  return `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+/** The browser's zone name, e.g. "Europe/Paris (UTC+01:00)". */
+export function zoneName() {
+  let name = "";
+  try {
+    name = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch {
+    name = "";
+  }
+  const offset = `UTC${zoneOffset(new Date())}`;
+  return name ? `${name} (${offset})` : offset;
+}
+
+/** Local time with its offset, e.g. 2026-12-01 12:34:26 +01:00: never a time without a zone. */
 export function fmtTime(ts) {
-  if (ts === null || ts === undefined) return "—";
-  const d = new Date(ts * 1000);
+  if (ts === null || ts === undefined || ts === "") return "—";
+  const d = new Date((typeof ts === "string" ? Date.parse(ts) / 1000 : ts) * 1000);
+  if (Number.isNaN(d.getTime())) return String(ts);
   return (
     `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zoneOffset(d)}`
   );
 }
 
