@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watchkeeper.alerts.model import Event, Status
+from watchkeeper.core.detector import detector_metadata
 from watchkeeper.core.findings import Finding, Severity
 
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
@@ -32,33 +33,20 @@ def incident_id(group_key: str, first_seen: float, salt: int = 0) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
-#: What an on-call engineer reads on the pager, per detector category (prefix match on "detector/category").
-_TITLES: list[tuple[str, str]] = [
-    ("integrity/system_prompt_change", "Unapproved system prompt change"),
-    ("integrity/model_change", "Response model changed"),
-    ("integrity/parameter_change", "Request parameters changed"),
-    ("integrity/provider_config_change", "Provider changed its serving configuration"),
-    ("topic_injection/", "Recurring off-topic theme across unrelated conversations"),
-    ("leakage/leakage.secret.", "Secret leaked in answers ({kind})"),
-    ("leakage/leakage.pii.", "Personal data in answers ({kind})"),
-    ("content_safety/", "Harmful content in answers ({kind})"),
-    ("operational/", "Operational anomaly ({kind})"),
-    ("drift/", "Behaviour drift ({kind})"),
-]
-
-
 def make_title(labels: dict[str, str], finding: Finding) -> str:
-    """Plain words first, then where: 'Unapproved system prompt change in support-bot'."""
+    """Plain words first, then where: 'Unapproved system prompt change in support-bot'.
+
+    The words come from the detector's metadata (its title per category prefix), read through the core's
+    plug-in registry; a detector that is not installed here gets 'detector/category'.
+    """
     detector = labels.get("detector", finding.detector)
     category = labels.get("category", finding.category)
     app = labels.get("app") or finding.labels.get("app", "")
-    key = f"{detector}/{category}"
-    head = detector if not category or category == detector else key
-    for prefix, text in _TITLES:
-        if key.startswith(prefix):
-            kind = category.rsplit(".", 1)[-1].replace("_", " ")
-            head = text.format(kind=kind)
-            break
+    head = detector if not category or category == detector else f"{detector}/{category}"
+    metadata = detector_metadata(detector)
+    title = metadata.title(category) if metadata is not None else None
+    if title:
+        head = title
     narrative = labels.get("narrative") or finding.labels.get("narrative")
     if narrative:
         head += f": {narrative.replace('_', ' ')}"

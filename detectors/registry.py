@@ -1,40 +1,34 @@
-"""Detector names -> classes, and building the configured suite.
+"""The installed detectors and building the configured suite.
 
-The names are public (config keys, CLI `--detector`, the `detector` label of findings).
+Detectors are found through the `watchkeeper.detectors` entry points (the built-ins are registered in
+pyproject.toml exactly like a third party's), so there is no list to keep here. The names are public:
+config keys, the CLI's `--detector`, the `detector` label of findings.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 
-from watchkeeper.core.detector import Detector, DetectorSettings, StateStore
+from watchkeeper.core.detector import (
+    Detector,
+    DetectorContext,
+    DetectorPlugin,
+    DetectorSettings,
+    StateStore,
+    detector_plugins,
+)
 
-#: name -> module that defines the Detector subclass with that `name`.
-MODULES: dict[str, str] = {
-    "content_safety": "watchkeeper.detectors.content_safety.detector",
-    "topic_injection": "watchkeeper.detectors.topic_injection.detector",
-    "integrity": "watchkeeper.detectors.integrity.detector",
-    "operational": "watchkeeper.detectors.operational.detector",
-    "drift": "watchkeeper.detectors.drift.detector",
-    "leakage": "watchkeeper.detectors.leakage.detector",
-}
+
+def plugins() -> dict[str, DetectorPlugin]:
+    return detector_plugins()
 
 
 def detector_class(name: str) -> type[Detector]:
-    if name not in MODULES:
-        raise KeyError(f"unknown detector {name!r}; known detectors: {', '.join(MODULES)}")
-    module = importlib.import_module(MODULES[name])
-    for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, Detector) and getattr(value, "name", None) == name:
-            return value
-    raise ImportError(f"module {MODULES[name]} defines no Detector named {name!r}")
-
-
-def available() -> dict[str, type[Detector]]:
-    return {name: detector_class(name) for name in MODULES}
+    known = detector_plugins()
+    if name not in known:
+        raise KeyError(f"unknown detector {name!r}; known detectors: {', '.join(known)}")
+    return known[name].detector_class()
 
 
 def build_suite(
@@ -42,15 +36,13 @@ def build_suite(
     state_for: Callable[[str], StateStore],
     state_dir: Path | None = None,
 ) -> list[Detector]:
-    """Instantiate every enabled detector with its settings, its own state namespace and, for detectors that
-    keep files beside the state (the integrity audit log), the daemon's state directory."""
+    """Every enabled detector, built through its plug-in with its settings and its context: its own state
+    namespace and, for detectors that keep files beside the state (the integrity audit log), the state dir."""
     suite: list[Detector] = []
-    for name, cls in available().items():
-        detector_settings = settings.get(name) or cls.settings_class()
+    for name, plugin in detector_plugins().items():
+        detector_settings = settings.get(name) or plugin.settings_class()
         if not detector_settings.enabled:
             continue
-        kwargs: dict[str, object] = {"state": state_for(name)}
-        if state_dir is not None and "state_dir" in inspect.signature(cls.__init__).parameters:
-            kwargs["state_dir"] = state_dir
-        suite.append(cls(detector_settings, **kwargs))
+        context = DetectorContext(state=state_for(name), state_dir=state_dir)
+        suite.append(plugin.create(detector_settings, context))
     return suite

@@ -290,7 +290,7 @@ def test_azure_monitor_exporter_sends_genai_span_locally_only(
 
 
 def test_otlp_endpoint_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
-    from watchkeeper.collector.sdk.instrument import DEFAULT_OTLP_ENDPOINT, otlp_traces_endpoint
+    from watchkeeper.collector.sdk.exporters.otlp import DEFAULT_OTLP_ENDPOINT, otlp_traces_endpoint
 
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)

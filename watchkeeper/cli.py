@@ -1,4 +1,8 @@
-"""The `watchkeeper` command: thin; every command delegates to the module that owns the job."""
+"""The `watchkeeper` command: thin; every command delegates to the module that owns the job.
+
+`run`, `demo` and `score` live here; every other command (the stages', the live commands, a plug-in's) is
+mounted from the `watchkeeper.commands` entry points by `watchkeeper.commands.LazyGroup`.
+"""
 
 from __future__ import annotations
 
@@ -119,12 +123,16 @@ def demo(
 @click.option("-c", "--config", type=click.Path(path_type=Path), help="YAML config (thresholds)")
 def score(name: str, config: Path | None) -> None:
     """Score JSON lines {"id", "text", "prompt"?} from stdin; write {"id", "scores", "flagged"} to stdout."""
-    from watchkeeper.detectors.registry import detector_class
+    from watchkeeper.core.detector import DetectorContext, MemoryState
+    from watchkeeper.detectors.registry import plugins
 
     name = name.strip().replace("-", "_")  # content-safety (as `eval` spells it) or content_safety
     settings = _settings(config)
     try:
-        detector = detector_class(name)(getattr(settings.detectors, name, None))
+        plugin = plugins().get(name)
+        if plugin is None:
+            raise KeyError(f"unknown detector {name!r}; known detectors: {', '.join(plugins())}")
+        detector = plugin.create(settings.detectors.settings_for(name), DetectorContext(state=MemoryState()))
     except (KeyError, ImportError, ValueError, OSError, RuntimeError) as exc:  # unknown name, bad artifact
         raise click.ClickException(str(exc)) from None
     bad = 0

@@ -1,34 +1,24 @@
-"""The `watchkeeper` command tree, loaded lazily: a command's module is imported only when it runs.
+"""The `watchkeeper` command tree, from the `watchkeeper.commands` entry points, loaded lazily.
 
-`watchkeeper --help` and every command that does not judge text must start in well under a second, so no
-command module (some pull scikit-learn, scipy or torch) is imported to list the commands: each entry names
-its module, attribute and one-line help. Command names accept both spellings of a detector name
-(`content-safety` and `content_safety`).
+Every command outside `run`, `demo` and `score` is an entry point, the built-ins exactly like a plug-in's:
+the entry-point name is the command's path with dots (`eval.operational` is `watchkeeper eval operational`),
+the value a click command or a `CommandPlugin` (its help, and how to load it). `watchkeeper --help` and every
+command that does not judge text must start in well under a second, so listing the tree imports only light
+modules: commands whose module pulls scikit-learn, scipy or torch are registered as a `CommandPlugin` from
+their package's light `__init__`. Command names accept both spellings of a detector name (`content-safety`
+and `content_safety`).
+
+This module is the composition root's own: it also holds the `CommandPlugin`s of the live commands.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import click
 
-
-@dataclass(frozen=True)
-class Entry:
-    path: tuple[str, ...]  # ("eval", "content-safety")
-    target: str  # "module:attribute"
-    help: str
-
-    def load(self) -> click.Command:
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
-
-
-def _e(path: str, target: str, help: str) -> Entry:
-    return Entry(tuple(path.split()), target, help)
-
+from watchkeeper.core import plugins
+from watchkeeper.core.plugins import CommandPlugin
 
 #: Groups without a module of their own: (path, help).
 GROUPS = {
@@ -36,32 +26,48 @@ GROUPS = {
     ("eval",): "Print detector quality tables (reproducible evaluations).",
 }
 
-COMMANDS: list[Entry] = [
-    _e("incidents", "watchkeeper.remote.incidents:incidents_cli", "List, show, acknowledge, resolve."),
-    _e("calls", "watchkeeper.remote.calls:calls_cli", "The recent model calls the daemon recorded."),
-    _e("feedback", "watchkeeper.remote.feedback:feedback_cli", "Not a problem / confirmed; export."),
-    _e("integrity", "watchkeeper.remote.integrity:integrity_cli", "Approve or revoke system prompts."),
-    _e("alerts", "watchkeeper.alerts.commands:alerts_cli", "Routing config, silences, dead letters."),
-    _e("alerts silences", "watchkeeper.remote.silences:silences_cli", "Mute notifications matching labels."),
-    _e("alerts deadletters", "watchkeeper.remote.silences:deadletters_cli", "Undelivered notifications."),
-    _e("train content-safety", "watchkeeper.detectors.content_safety.commands:train_cmd", "Content safety."),
-    _e("eval content-safety", "watchkeeper.detectors.content_safety.commands:eval_cmd", "Content safety."),
-    _e(
-        "eval topic-injection",
-        "watchkeeper.detectors.topic_injection.evaluation:topic_injection_eval_cmd",
-        "Topic-injection simulation.",
-    ),
-    _e(
-        "eval operational",
-        "watchkeeper.detectors.operational.evaluation:operational_eval_cmd",
-        "Operational anomaly simulation.",
-    ),
-]
+
+def _remote(module: str, attr: str) -> click.Command:
+    import importlib
+
+    return getattr(importlib.import_module(f"watchkeeper.remote.{module}"), attr)
+
+
+# The live commands (they talk to the running daemon's API), named by entry points in pyproject.toml.
+incidents = CommandPlugin("List, show, acknowledge, resolve.", lambda: _remote("incidents", "incidents_cli"))
+calls = CommandPlugin("The recent model calls the daemon recorded.", lambda: _remote("calls", "calls_cli"))
+feedback = CommandPlugin("Not a problem / confirmed; export.", lambda: _remote("feedback", "feedback_cli"))
+integrity = CommandPlugin("Approve or revoke system prompts.", lambda: _remote("integrity", "integrity_cli"))
+silences = CommandPlugin("Mute notifications matching labels.", lambda: _remote("silences", "silences_cli"))
+deadletters = CommandPlugin("Undelivered notifications.", lambda: _remote("silences", "deadletters_cli"))
 
 
 def spelling(name: str) -> str:
     """The command spelling of a name: detector names are written with `_` in config, `-` in commands."""
     return name.replace("_", "-")
+
+
+def _entries() -> dict[tuple[str, ...], str]:
+    """Command path -> entry-point name, for every `watchkeeper.commands` entry point (nothing imported)."""
+    names = plugins.names(plugins.COMMANDS)
+    return {tuple(spelling(part) for part in name.split(".")): name for name in names}
+
+
+def _help(entry: str) -> str:
+    loaded = plugins.load_one(plugins.COMMANDS, entry)
+    if isinstance(loaded, CommandPlugin):
+        return loaded.help
+    return loaded.get_short_help_str() if isinstance(loaded, click.Command) else ""
+
+
+def _load(entry: str) -> click.Command:
+    loaded = plugins.load_one(plugins.COMMANDS, entry)
+    command = loaded.load() if isinstance(loaded, CommandPlugin) else loaded
+    if not isinstance(command, click.Command):
+        raise click.ClickException(
+            f"the {plugins.COMMANDS} entry point {entry!r} names {command!r}, not a click command"
+        )
+    return command
 
 
 class LazyGroup(click.Group):
@@ -71,13 +77,19 @@ class LazyGroup(click.Group):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.lazy_path = tuple(lazy_path)
 
-    def _children(self) -> dict[str, str]:
-        """name -> one-line help of the lazy subcommands directly below this group."""
+    def _children(self) -> dict[str, str | None]:
+        """name -> entry-point name (None for a group that only nests entry points) below this group."""
         depth = len(self.lazy_path)
-        out = {p[depth]: h for p, h in GROUPS.items() if len(p) == depth + 1 and p[:depth] == self.lazy_path}
-        for entry in COMMANDS:
-            if len(entry.path) == depth + 1 and entry.path[:depth] == self.lazy_path:
-                out[entry.path[depth]] = entry.help
+        out: dict[str, str | None] = {}
+        for path, entry in _entries().items():
+            if len(path) > depth and path[:depth] == self.lazy_path:
+                if len(path) == depth + 1:
+                    out[path[depth]] = entry
+                else:
+                    out.setdefault(path[depth], None)
+        for path in GROUPS:
+            if len(path) == depth + 1 and path[:depth] == self.lazy_path:
+                out.setdefault(path[depth], None)
         return out
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -88,25 +100,29 @@ class LazyGroup(click.Group):
         found = super().get_command(ctx, name) or super().get_command(ctx, cmd_name)
         if found is not None:
             return found
+        children = self._children()
+        if name not in children:
+            return None
         path = (*self.lazy_path, name)
-        if path in GROUPS:
-            command: click.Command = LazyGroup(name=name, help=GROUPS[path], lazy_path=path)
+        entry = children[name]
+        if entry is None:
+            help_text = GROUPS.get(path, f"Commands of the {name} plug-ins.")
+            command: click.Command = LazyGroup(name=name, help=help_text, lazy_path=path)
         else:
-            entry = next((e for e in COMMANDS if e.path == path), None)
-            if entry is None:
-                return None
-            command = entry.load()
-            command = _with_lazy_children(command, path)
+            command = _with_lazy_children(_load(entry), path)
         self.add_command(command, name=name)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The command list from the table's help strings, without importing any command module."""
+        """The command list from the entry points' help, importing only light modules."""
         rows = []
         children = self._children()
         for name in self.list_commands(ctx):
             if name in children and name not in self.commands:
-                rows.append((name, children[name]))
+                entry = children[name]
+                path = (*self.lazy_path, name)
+                group_help = GROUPS.get(path, f"Commands of the {name} plug-ins.")
+                rows.append((name, _help(entry) if entry else group_help))
                 continue
             command = self.get_command(ctx, name)
             if command is not None and not command.hidden:
@@ -117,10 +133,10 @@ class LazyGroup(click.Group):
 
 
 def _with_lazy_children(command: click.Command, path: tuple[str, ...]) -> click.Command:
-    """A loaded group gains the table's commands below it (e.g. `alerts silences`)."""
-    below = [e for e in COMMANDS if len(e.path) == len(path) + 1 and e.path[: len(path)] == path]
-    if below and isinstance(command, click.Group):
-        for entry in below:
-            if entry.path[-1] not in command.commands:
-                command.add_command(entry.load(), name=entry.path[-1])
+    """A loaded group gains the entry points below it (e.g. `alerts silences` under `alerts`)."""
+    if not isinstance(command, click.Group):
+        return command
+    for sub, entry in _entries().items():
+        if len(sub) == len(path) + 1 and sub[: len(path)] == path and sub[-1] not in command.commands:
+            command.add_command(_load(entry), name=sub[-1])
     return command

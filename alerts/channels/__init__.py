@@ -6,9 +6,7 @@ alerts outbox calls `Channel.send(notification)` and decides about retries from 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from watchkeeper.alerts.channels.base import Channel, DeliveryResult
+from watchkeeper.alerts.channels.base import Channel, ChannelContext, DeliveryResult, channel_plugins
 from watchkeeper.alerts.channels.config import (
     EmailConfig,
     OpsgenieConfig,
@@ -25,31 +23,28 @@ from watchkeeper.alerts.channels.pagerduty import PagerDutyChannel
 from watchkeeper.alerts.channels.slack import SlackChannel
 from watchkeeper.alerts.channels.teams import TeamsChannel
 from watchkeeper.alerts.channels.webhook import WebhookChannel
-
-#: ReceiverConfig field -> the channel built from each of its entries, in config (and delivery) order.
-CONFIGURED_CHANNELS: tuple[tuple[str, Callable[..., Channel]], ...] = (
-    ("slack_configs", SlackChannel),
-    ("teams_configs", TeamsChannel),
-    ("pagerduty_configs", PagerDutyChannel),
-    ("opsgenie_configs", OpsgenieChannel),
-    ("webhook_configs", WebhookChannel),
-    ("email_configs", EmailChannel),
-)
+from watchkeeper.core.plugins import PluginError
 
 
 def build_channels(receiver: ReceiverConfig, *, dashboard_url: str) -> list[Channel]:
     """One Channel per configured destination, in config order (Slack, Teams, PagerDuty, Opsgenie, webhook,
-    email, console). `dashboard_url` is the fallback link when a notification carries none."""
+    email, console, then plug-in channels), each built by its plug-in (entry-point group
+    `watchkeeper.channels`). `dashboard_url` is the fallback link when a notification carries none."""
     base = f"receivers[{receiver.name}]"
-    channels: list[Channel] = [
-        build(config, config_key=f"{base}.{field}[{i}]", dashboard_url=dashboard_url)
-        for field, build in CONFIGURED_CHANNELS
-        for i, config in enumerate(getattr(receiver, field))
-    ]
-    if receiver.console:
-        channels.append(
-            ConsoleChannel(config_key=f"{base}.console", dashboard_url=dashboard_url, receiver=receiver.name)
-        )
+    by_key = {plugin.config_key: plugin for plugin in channel_plugins().values()}
+    channels: list[Channel] = []
+    for key, value in receiver.channel_sections():
+        plugin = by_key.get(key)
+        if plugin is None:
+            raise PluginError(f"{base}.{key}: no installed channel plug-in reads this key")
+        if plugin.config_class is None:  # a flag: one channel, no config
+            if value:
+                context = ChannelContext(f"{base}.{key}", dashboard_url, receiver.name)
+                channels.append(plugin.create(None, context))
+            continue
+        for i, config in enumerate(value):
+            context = ChannelContext(f"{base}.{key}[{i}]", dashboard_url, receiver.name)
+            channels.append(plugin.create(config, context))
     return channels
 
 

@@ -15,7 +15,18 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from watchkeeper.alerts.channels.urls import UrlError, is_loopback_host, validate_url
 from watchkeeper.alerts.durations import Duration
@@ -248,7 +259,11 @@ _RECEIVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
 class ReceiverConfig(_Strict):
-    """A named set of destinations; routes point at receivers by name (as in Alertmanager)."""
+    """A named set of destinations; routes point at receivers by name (as in Alertmanager).
+
+    The built-in channels are typed fields; a channel plug-in's key (`<kind>_configs: [...]`) is validated by
+    its plug-in's config class. `channel_sections()` lists both in delivery order.
+    """
 
     name: str
     slack_configs: list[SlackConfig] = Field(default_factory=list)
@@ -262,6 +277,8 @@ class ReceiverConfig(_Strict):
         None, gt=0, description="retry budget of this receiver's notifications (default alerts.outbox's)"
     )
 
+    _plugin_sections: dict[str, Any] = PrivateAttr(default_factory=dict)
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -270,3 +287,48 @@ class ReceiverConfig(_Strict):
                 "name: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
             )
         return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _plugin_channels(cls, data: Any, handler: Any) -> Any:
+        """Keys of installed channel plug-ins go to their config class; any other unknown key is an error."""
+        if not isinstance(data, dict):
+            return handler(data)
+        from watchkeeper.alerts.channels.base import (
+            channel_plugins,  # late: the channel modules import this one
+        )
+
+        by_key = {p.config_key: p for p in channel_plugins().values() if p.config_key not in cls.model_fields}
+        sections = {k: v for k, v in data.items() if k in by_key}
+        errors: list[InitErrorDetails] = []
+        model = None
+        try:
+            model = handler({k: v for k, v in data.items() if k not in sections})
+        except ValidationError as exc:
+            errors += [_details(e, ()) for e in exc.errors()]
+        validated: dict[str, Any] = {}
+        for key, value in sections.items():
+            config_class = by_key[key].config_class
+            try:
+                if config_class is None:
+                    validated[key] = TypeAdapter(bool).validate_python(value)
+                else:
+                    validated[key] = TypeAdapter(list[config_class]).validate_python(value)  # type: ignore[valid-type]
+            except ValidationError as exc:
+                errors += [_details(e, (key,)) for e in exc.errors()]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors, hide_input=True)
+        model._plugin_sections = validated
+        return model
+
+    def channel_sections(self) -> list[tuple[str, Any]]:
+        """(config key, value) of every channel key in delivery order: built-ins, then plug-ins as written."""
+        typed = [(key, getattr(self, key)) for key in type(self).model_fields if key != "name"]
+        return typed + list(self._plugin_sections.items())
+
+
+def _details(error: Any, prefix: tuple[str, ...]) -> InitErrorDetails:
+    details = InitErrorDetails(type=error["type"], loc=(*prefix, *error["loc"]), input=error.get("input"))
+    if "ctx" in error:
+        details["ctx"] = error["ctx"]
+    return details

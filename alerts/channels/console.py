@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.base import ChannelContext, ChannelPlugin, DeliveryResult
 from watchkeeper.alerts.channels.http import ConfiguredChannel
 from watchkeeper.alerts.channels.render import View, build_view, truncate
 from watchkeeper.alerts.model import Event, Notification
@@ -48,3 +48,12 @@ class ConsoleChannel(ConfiguredChannel):
         level = logging.WARNING if notification.event in (Event.trigger, Event.update) else logging.INFO
         log.log(level, "%s", console_line(view))
         return DeliveryResult.success()
+
+
+def _create(config: object, context: ChannelContext) -> ConsoleChannel:
+    return ConsoleChannel(
+        config_key=context.config_key, dashboard_url=context.dashboard_url, receiver=context.receiver
+    )
+
+
+plugin = ChannelPlugin(config_key="console", config_class=None, create=_create)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.base import ChannelContext, ChannelPlugin, DeliveryResult
 from watchkeeper.alerts.channels.config import EmailConfig
 from watchkeeper.alerts.channels.http import ConfiguredChannel, destination_hash
 from watchkeeper.alerts.channels.render import View, build_view, plain_text, truncate
@@ -183,3 +183,10 @@ class EmailChannel(ConfiguredChannel):
             error = error.replace(password, "***")
         log.warning("email delivery failed (%s): %s", "will retry" if retryable else "giving up", error)
         return DeliveryResult(ok=False, retryable=retryable, status=status, error=error)
+
+
+def _create(config: EmailConfig, context: ChannelContext) -> EmailChannel:
+    return EmailChannel(config, config_key=context.config_key, dashboard_url=context.dashboard_url)
+
+
+plugin = ChannelPlugin(config_key="email_configs", config_class=EmailConfig, create=_create)

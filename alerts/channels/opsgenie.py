@@ -12,7 +12,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.base import ChannelContext, ChannelPlugin, DeliveryResult
 from watchkeeper.alerts.channels.config import OpsgenieConfig
 from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
 from watchkeeper.alerts.channels.render import View, build_view, plain_text, truncate
@@ -131,3 +131,10 @@ class OpsgenieChannel(ConfiguredChannel):
 
     def close(self) -> None:
         self._sender.close()
+
+
+def _create(config: OpsgenieConfig, context: ChannelContext) -> OpsgenieChannel:
+    return OpsgenieChannel(config, config_key=context.config_key, dashboard_url=context.dashboard_url)
+
+
+plugin = ChannelPlugin(config_key="opsgenie_configs", config_class=OpsgenieConfig, create=_create)

@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.base import ChannelContext, ChannelPlugin, DeliveryResult
 from watchkeeper.alerts.channels.config import PagerDutyConfig
 from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
 from watchkeeper.alerts.channels.render import View, bounded, build_view, truncate
@@ -146,3 +146,10 @@ class PagerDutyChannel(ConfiguredChannel):
 
     def close(self) -> None:
         self._sender.close()
+
+
+def _create(config: PagerDutyConfig, context: ChannelContext) -> PagerDutyChannel:
+    return PagerDutyChannel(config, config_key=context.config_key, dashboard_url=context.dashboard_url)
+
+
+plugin = ChannelPlugin(config_key="pagerduty_configs", config_class=PagerDutyConfig, create=_create)

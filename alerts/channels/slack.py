@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.base import ChannelContext, ChannelPlugin, DeliveryResult
 from watchkeeper.alerts.channels.config import SlackConfig
 from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
 from watchkeeper.alerts.channels.render import View, build_view, fit, truncate
@@ -142,3 +142,10 @@ class SlackChannel(ConfiguredChannel):
 
     def close(self) -> None:
         self._sender.close()
+
+
+def _create(config: SlackConfig, context: ChannelContext) -> SlackChannel:
+    return SlackChannel(config, config_key=context.config_key, dashboard_url=context.dashboard_url)
+
+
+plugin = ChannelPlugin(config_key="slack_configs", config_class=SlackConfig, create=_create)

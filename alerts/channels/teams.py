@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.base import ChannelContext, ChannelPlugin, DeliveryResult
 from watchkeeper.alerts.channels.config import TeamsConfig
 from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
 from watchkeeper.alerts.channels.render import View, build_view, fit
@@ -152,3 +152,10 @@ class TeamsChannel(ConfiguredChannel):
 
     def close(self) -> None:
         self._sender.close()
+
+
+def _create(config: TeamsConfig, context: ChannelContext) -> TeamsChannel:
+    return TeamsChannel(config, config_key=context.config_key, dashboard_url=context.dashboard_url)
+
+
+plugin = ChannelPlugin(config_key="teams_configs", config_class=TeamsConfig, create=_create)

@@ -16,7 +16,7 @@ import json
 import time
 from typing import Any
 
-from watchkeeper.alerts.channels.base import DeliveryResult
+from watchkeeper.alerts.channels.base import ChannelContext, ChannelPlugin, DeliveryResult
 from watchkeeper.alerts.channels.config import WebhookConfig, decode_signing_secret
 from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
 from watchkeeper.alerts.channels.render import bounded, iso
@@ -78,3 +78,10 @@ class WebhookChannel(ConfiguredChannel):
 
     def close(self) -> None:
         self._sender.close()
+
+
+def _create(config: WebhookConfig, context: ChannelContext) -> WebhookChannel:
+    return WebhookChannel(config, config_key=context.config_key, dashboard_url=context.dashboard_url)
+
+
+plugin = ChannelPlugin(config_key="webhook_configs", config_class=WebhookConfig, create=_create)

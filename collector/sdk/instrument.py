@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import MeterProvider
@@ -19,7 +18,14 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from watchkeeper.collector.sdk import decorator, openai_client, xai
-from watchkeeper.collector.sdk.exporters import CountingBatchSpanProcessor, ExportStats, batch_processor
+from watchkeeper.collector.sdk.exporters import (
+    CountingBatchSpanProcessor,
+    ExporterOptions,
+    ExportStats,
+    batch_processor,
+    exporter_names,
+    exporter_plugin,
+)
 from watchkeeper.collector.sdk.metrics_from_spans import SpanMetricsProcessor
 from watchkeeper.collector.sdk.redact import Redactor, default_redactor
 
@@ -27,8 +33,6 @@ logger = logging.getLogger("watchkeeper.collector")
 
 INSTRUMENTATION_NAME = "watchkeeper.collector"
 INSTRUMENTATION_VERSION = "0.1.0"
-DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318/v1/traces"
-EXPORTERS = ("otlp", "kafka", "azure_monitor")
 _CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _CAPTURE_ON = frozenset(("1", "true", "yes", "on", "span_only", "span_and_event"))
 
@@ -50,22 +54,6 @@ def capture_from_env() -> bool:
     return os.environ.get(_CAPTURE_ENV, "").strip().lower() in _CAPTURE_ON
 
 
-def otlp_traces_endpoint(endpoint: str | None = None) -> str:
-    """The OTLP/HTTP traces URL: the argument, else the OTEL_* env vars, else the local Watchkeeper intake.
-
-    A base URL (no path) gets `/v1/traces` appended, as the OTLP spec does for OTEL_EXPORTER_OTLP_ENDPOINT.
-    """
-    if endpoint:
-        return endpoint if urlsplit(endpoint).path not in ("", "/") else endpoint.rstrip("/") + "/v1/traces"
-    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    if traces:
-        return traces
-    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if base:
-        return base.rstrip("/") + "/v1/traces"
-    return DEFAULT_OTLP_ENDPOINT
-
-
 def _redactor(option: RedactOption) -> Callable[[str], str] | None:
     if option is None or option is True:
         return default_redactor()
@@ -76,34 +64,9 @@ def _redactor(option: RedactOption) -> Callable[[str], str] | None:
     return Redactor(list(option))
 
 
-def _exporter_processor(
-    name: str,
-    *,
-    otlp_endpoint: str | None,
-    kafka_bootstrap: str | Sequence[str] | None,
-    kafka_topic: str,
-    azure_connection_string: str | None,
-) -> SpanProcessor:
-    if name == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        url = otlp_traces_endpoint(otlp_endpoint)
-        return batch_processor(OTLPSpanExporter(endpoint=url, timeout=5), f"otlp {url}")
-    if name == "kafka":
-        from watchkeeper.collector.sdk.exporters.kafka import KafkaSpanExporter
-
-        bootstrap = kafka_bootstrap or os.environ.get("WATCHKEEPER_KAFKA_BOOTSTRAP")
-        if not bootstrap:
-            raise ValueError(
-                "the kafka exporter needs kafka_bootstrap='host:port' (or WATCHKEEPER_KAFKA_BOOTSTRAP)"
-            )
-        exporter = KafkaSpanExporter(bootstrap, kafka_topic)
-        return batch_processor(exporter, f"kafka {','.join(exporter.bootstrap_servers)} topic {kafka_topic}")
-    if name == "azure_monitor":
-        from watchkeeper.collector.sdk.exporters.azure_monitor import azure_monitor_exporter
-
-        return batch_processor(azure_monitor_exporter(azure_connection_string), "azure_monitor")
-    raise ValueError(f"unknown exporter {name!r}; choose from {EXPORTERS}")
+def _exporter_processor(name: str, options: ExporterOptions) -> SpanProcessor:
+    exporter, destination = exporter_plugin(name).create(options)
+    return batch_processor(exporter, destination)
 
 
 def instrument(
@@ -130,9 +93,10 @@ def instrument(
     given (else to a new provider, which also becomes the global one if none was set). Calling it again
     reconfigures: the previous setup is undone first.
     """
-    unknown = [name for name in exporters if name not in EXPORTERS]
+    known = exporter_names()
+    unknown = [name for name in exporters if name not in known]
     if unknown:
-        raise ValueError(f"unknown exporters {unknown}; choose from {EXPORTERS}")
+        raise ValueError(f"unknown exporters {unknown}; choose from {known}")
     uninstrument()
     created = None
     if tracer_provider is None:
@@ -142,16 +106,13 @@ def instrument(
         logger.warning(
             "service_name is ignored when tracer_provider is given: set it on the provider's resource"
         )
-    processors = [
-        _exporter_processor(
-            name,
-            otlp_endpoint=otlp_endpoint,
-            kafka_bootstrap=kafka_bootstrap,
-            kafka_topic=kafka_topic,
-            azure_connection_string=azure_connection_string,
-        )
-        for name in dict.fromkeys(exporters)
-    ]
+    options = ExporterOptions(
+        otlp_endpoint=otlp_endpoint,
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_topic=kafka_topic,
+        azure_connection_string=azure_connection_string,
+    )
+    processors = [_exporter_processor(name, options) for name in dict.fromkeys(exporters)]
     meter = (meter_provider or metrics.get_meter_provider()).get_meter(
         INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION
     )

@@ -27,6 +27,7 @@ from watchkeeper.core.detector import Detector, DetectorSettings
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
 from watchkeeper.detectors.content_safety.embedding_features import KernelHeads, WindowEmbedder
+from watchkeeper.detectors.content_safety.metadata import METADATA
 from watchkeeper.detectors.content_safety.settings import HEADS, ContentSafetySettings
 from watchkeeper.detectors.content_safety.text_features import (
     HashedTextFeatures,
@@ -36,16 +37,7 @@ from watchkeeper.detectors.content_safety.text_features import (
     split_sentences,
 )
 
-DEFAULT_SEVERITY: dict[str, Severity] = {
-    "sexual_minors": Severity.critical,
-    "extremism": Severity.critical,
-    "self_harm": Severity.error,
-    "hate": Severity.error,
-    "violence": Severity.error,
-    "harassment": Severity.warning,
-    "sexual": Severity.warning,
-    "any": Severity.warning,
-}
+DEFAULT_SEVERITY: dict[str, Severity] = {category: sev for category, sev, _ in METADATA.category_severities}
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 FAST_FILE = "fast_heads.npz"
 EMBEDDING_FILE = "embedding_heads.npz"
@@ -137,6 +129,7 @@ class ContentSafetyDetector(Detector):
 
     name: ClassVar[str] = "content_safety"
     settings_class: ClassVar[type[DetectorSettings]] = ContentSafetySettings
+    metadata = METADATA
     settings: ContentSafetySettings
 
     def __init__(self, settings: ContentSafetySettings | None = None, **kwargs: Any) -> None:

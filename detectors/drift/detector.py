@@ -29,6 +29,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from watchkeeper.core.detector import Detector, StateStore
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
+from watchkeeper.detectors.drift.metadata import METADATA
 from watchkeeper.detectors.drift.settings import DriftSettings
 from watchkeeper.detectors.refusals import REFUSAL_PHRASES, is_refusal
 
@@ -69,6 +70,7 @@ class DriftDetector(Detector):
 
     name = "drift"
     settings_class = DriftSettings
+    metadata = METADATA
 
     def __init__(self, settings: DriftSettings | None = None, *, state: StateStore | None = None) -> None:
         super().__init__(settings, state=state)

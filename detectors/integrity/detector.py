@@ -16,10 +16,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from watchkeeper.core.detector import Detector, StateStore
+from watchkeeper.core.detector import Detector, DetectorContext, DetectorSettings, StateStore
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
 from watchkeeper.detectors.integrity.audit import AUDIT_FILENAME, AuditLog, current_approvals
+from watchkeeper.detectors.integrity.metadata import METADATA
 from watchkeeper.detectors.integrity.settings import IntegritySettings
 
 log = logging.getLogger("watchkeeper.detectors.integrity")
@@ -46,7 +47,14 @@ def _unified_diff(old: str, new: str, old_sha: str, new_sha: str) -> str:
 class IntegrityDetector(Detector):
     name = "integrity"
     settings_class = IntegritySettings
+    metadata = METADATA
     settings: IntegritySettings
+
+    @classmethod
+    def create(cls, settings: DetectorSettings, context: DetectorContext) -> IntegrityDetector:
+        """The audit log of approvals lives in the daemon's state directory."""
+        assert isinstance(settings, IntegritySettings)
+        return cls(settings, state=context.state, state_dir=context.state_dir)
 
     def __init__(
         self,

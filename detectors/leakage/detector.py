@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from watchkeeper.core.detector import Detector, StateStore
 from watchkeeper.core.findings import Finding, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
+from watchkeeper.detectors.leakage.metadata import METADATA
 from watchkeeper.detectors.leakage.settings import CATEGORIES, LeakageSettings
 
 
@@ -320,6 +321,7 @@ class LeakageDetector(Detector):
 
     name = "leakage"
     settings_class = LeakageSettings
+    metadata = METADATA
 
     def __init__(self, settings: LeakageSettings | None = None, *, state: StateStore | None = None) -> None:
         super().__init__(settings, state=state)

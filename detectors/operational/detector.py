@@ -37,6 +37,7 @@ from sklearn.ensemble import IsolationForest
 from watchkeeper.core.detector import Detector, StateStore
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
+from watchkeeper.detectors.operational.metadata import METADATA
 from watchkeeper.detectors.operational.settings import OperationalSettings
 from watchkeeper.detectors.refusals import is_refusal
 
@@ -144,6 +145,7 @@ class OperationalDetector(Detector):
 
     name = "operational"
     settings_class = OperationalSettings
+    metadata = METADATA
 
     def __init__(
         self, settings: OperationalSettings | None = None, *, state: StateStore | None = None

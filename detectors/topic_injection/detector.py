@@ -32,6 +32,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from watchkeeper.core.detector import Detector, StateStore
 from watchkeeper.core.findings import Finding, Severity, make_finding
 from watchkeeper.core.records import ModelCall
+from watchkeeper.detectors.topic_injection.metadata import METADATA
 from watchkeeper.detectors.topic_injection.settings import TopicInjectionSettings
 from watchkeeper.detectors.topic_injection.watchlist import Narrative, load_watchlist
 
@@ -294,6 +295,7 @@ class TopicInjectionDetector(Detector):
 
     name = "topic_injection"
     settings_class = TopicInjectionSettings
+    metadata = METADATA
     category = "topic_injection"
 
     def __init__(

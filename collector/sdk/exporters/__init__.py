@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from watchkeeper.core import plugins
 
 logger = logging.getLogger("watchkeeper.collector.export")
 
@@ -149,4 +151,46 @@ def batch_processor(
     )
 
 
-__all__ = ["CountingBatchSpanProcessor", "ExportStats", "GuardedExporter", "batch_processor"]
+@dataclass(frozen=True, slots=True)
+class ExporterOptions:
+    """The destinations' settings `instrument()` was given; each exporter reads the ones it needs."""
+
+    otlp_endpoint: str | None = None
+    kafka_bootstrap: str | Sequence[str] | None = None
+    kafka_topic: str = "watchkeeper.spans"
+    azure_connection_string: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExporterPlugin:
+    """What a `watchkeeper.exporters` entry point names: `create(options)` -> (exporter, destination text
+    for logs and `export_stats()`). Import heavy clients inside `create`: instrumented apps load this."""
+
+    create: Callable[[ExporterOptions], tuple[SpanExporter, str]]
+
+
+def exporter_names() -> tuple[str, ...]:
+    """The installed exporters (entry-point group `watchkeeper.exporters`), without importing them."""
+    return plugins.names(plugins.EXPORTERS)
+
+
+def exporter_plugin(name: str) -> ExporterPlugin:
+    """The exporter plug-in called `name` (only that one is imported)."""
+    obj = plugins.load_one(plugins.EXPORTERS, name)
+    if not isinstance(obj, ExporterPlugin):
+        raise plugins.PluginError(
+            f"the {plugins.EXPORTERS} entry point {name!r} names {obj!r}: point it at an ExporterPlugin"
+        )
+    return obj
+
+
+__all__ = [
+    "CountingBatchSpanProcessor",
+    "ExportStats",
+    "ExporterOptions",
+    "ExporterPlugin",
+    "GuardedExporter",
+    "batch_processor",
+    "exporter_names",
+    "exporter_plugin",
+]

@@ -14,6 +14,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from watchkeeper.collector.sdk.exporters import ExporterOptions, ExporterPlugin
+
 CONNECTION_STRING_ENV = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 
 #: Environment switches read by the exporter package itself (set only when the user has not chosen).
@@ -48,3 +50,10 @@ def azure_monitor_exporter(connection_string: str | None = None, **kwargs: Any) 
 
     kwargs.setdefault("disable_offline_storage", True)
     return AzureMonitorTraceExporter(connection_string=connection_string, **kwargs)
+
+
+def _create(options: ExporterOptions) -> tuple[SpanExporter, str]:
+    return azure_monitor_exporter(options.azure_connection_string), "azure_monitor"
+
+
+plugin = ExporterPlugin(create=_create)

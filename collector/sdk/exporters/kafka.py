@@ -8,6 +8,7 @@ Spans are grouped per `service.name`, which is also the record key: one app's sp
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,8 @@ from typing import Any
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from watchkeeper.collector.sdk.exporters import ExporterOptions, ExporterPlugin
 
 logger = logging.getLogger("watchkeeper.collector.export.kafka")
 
@@ -121,3 +124,16 @@ class KafkaSpanExporter(SpanExporter):
             producer, self._producer = self._producer, None
         if producer is not None:
             producer.close(timeout=self._send_timeout_s)
+
+
+def _create(options: ExporterOptions) -> tuple[SpanExporter, str]:
+    bootstrap = options.kafka_bootstrap or os.environ.get("WATCHKEEPER_KAFKA_BOOTSTRAP")
+    if not bootstrap:
+        raise ValueError(
+            "the kafka exporter needs kafka_bootstrap='host:port' (or WATCHKEEPER_KAFKA_BOOTSTRAP)"
+        )
+    exporter = KafkaSpanExporter(bootstrap, options.kafka_topic)
+    return exporter, f"kafka {','.join(exporter.bootstrap_servers)} topic {options.kafka_topic}"
+
+
+plugin = ExporterPlugin(create=_create)

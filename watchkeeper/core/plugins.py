@@ -1,0 +1,127 @@
+"""The one plug-in mechanism: Python entry points. Built-ins register exactly as a third party's package does.
+
+A distribution declares, in its pyproject.toml:
+
+    [project.entry-points."watchkeeper.detectors"]
+    my_detector = "my_package:plugin"          # a DetectorPlugin (or a Detector subclass)
+
+and after `pip install` the daemon finds it: no table to edit, no module string to keep in sync. Groups:
+
+- `watchkeeper.detectors`: detectors (`watchkeeper.core.detector.DetectorPlugin`);
+- `watchkeeper.channels`: notification channels (`watchkeeper.alerts.channels.base.ChannelPlugin`);
+- `watchkeeper.exporters`: the SDK's span exporters (`watchkeeper.collector.sdk.exporters.ExporterPlugin`);
+- `watchkeeper.commands`: `watchkeeper` CLI commands (a click command, or a `CommandPlugin` when its module is
+  heavy; `parent.name` mounts it under the group `parent`).
+
+This module uses only the standard library: the SDK, which runs inside users' apps, loads its exporters here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+DETECTORS = "watchkeeper.detectors"
+CHANNELS = "watchkeeper.channels"
+EXPORTERS = "watchkeeper.exporters"
+COMMANDS = "watchkeeper.commands"
+
+_cache: dict[str, dict[str, Any]] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class CommandPlugin:
+    """A CLI command that loads on use: `help` is listed by `watchkeeper --help` without importing it."""
+
+    help: str
+    load: Callable[[], Any]  # -> the click command
+
+
+class PluginError(RuntimeError):
+    """A plug-in cannot be loaded; the message names the entry point, its distribution and the fix."""
+
+
+def _dist_name(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return getattr(dist, "name", None) or "an unknown distribution"
+
+
+def _distribution_order(ep: EntryPoint) -> tuple[bool, str, str]:
+    return (_dist_name(ep) != "watchkeeper", _dist_name(ep), ep.name)
+
+
+def _origin(ep: EntryPoint) -> str:
+    return f"entry point {ep.name!r} = {ep.value!r} of {_dist_name(ep)} (group {ep.group})"
+
+
+def load(group: str) -> dict[str, Any]:
+    """name -> loaded object of every entry point of `group`; cached per process.
+
+    Order is deterministic: Watchkeeper's own entry points first, then each other distribution's (by
+    distribution name), each by entry-point name. (Detectors run in this order; each sees every call, so the
+    order changes nothing they find.)
+
+    Raises PluginError when an entry point cannot be imported or two distributions claim the same name.
+    """
+    with _lock:
+        cached = _cache.get(group)
+        if cached is not None:
+            return cached
+        found: dict[str, Any] = {}
+        origins: dict[str, str] = {}
+        ordered = sorted(entry_points(group=group), key=_distribution_order)
+        for ep in ordered:
+            if ep.name in found:
+                if origins[ep.name] == _dist_name(ep):  # one distribution seen twice on sys.path: first wins
+                    continue
+                raise PluginError(
+                    f"two plug-ins are named {ep.name!r}: one of {origins[ep.name]} and {_origin(ep)}; "
+                    "uninstall one of them"
+                )
+            try:
+                found[ep.name] = ep.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"cannot load {_origin(ep)}: {type(exc).__name__}: {exc}; reinstall that package or "
+                    "uninstall it"
+                ) from exc
+            origins[ep.name] = _dist_name(ep)
+        _cache[group] = found
+        return found
+
+
+def names(group: str) -> tuple[str, ...]:
+    """The entry-point names of `group`, in `load` order, without importing anything."""
+    return tuple(dict.fromkeys(ep.name for ep in sorted(entry_points(group=group), key=_distribution_order)))
+
+
+def load_one(group: str, name: str) -> Any:
+    """One entry point of `group`, imported alone (the SDK loads only the exporters an app asks for)."""
+    with _lock:
+        cached = _cache.get(group)
+        if cached is not None and name in cached:
+            return cached[name]
+    matches = sorted((ep for ep in entry_points(group=group) if ep.name == name), key=_distribution_order)
+    if not matches:
+        raise PluginError(f"no plug-in named {name!r} in group {group}; installed: {', '.join(names(group))}")
+    if len({_dist_name(ep) for ep in matches}) > 1:
+        raise PluginError(
+            f"two plug-ins are named {name!r}: {' and '.join(map(_origin, matches))}; uninstall one of them"
+        )
+    try:
+        return matches[0].load()
+    except Exception as exc:
+        raise PluginError(
+            f"cannot load {_origin(matches[0])}: {type(exc).__name__}: {exc}; reinstall that package or "
+            "uninstall it"
+        ) from exc
+
+
+def reset() -> None:
+    """Forget what was loaded (after installing a plug-in into the running interpreter, e.g. in tests)."""
+    with _lock:
+        _cache.clear()
