@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from watchkeeper.core.detector import detector_plugins
 from watchkeeper.web.actor import actor_of
 from watchkeeper.web.times import json_response, parse_time
 
@@ -293,6 +294,19 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def list_detectors(request: web.Request) -> web.Response:
+    """Every installed detector's metadata (built-ins and plug-ins alike); the dashboard renders evidence
+    from each detector's schema."""
+    return web.json_response([p.metadata.to_json() for p in detector_plugins().values()])
+
+
+async def get_detector(request: web.Request) -> web.Response:
+    plugin = detector_plugins().get(request.match_info["name"])
+    if plugin is None:
+        raise ApiError(404, "not_found", f"no detector named {request.match_info['name']!r} is installed")
+    return web.json_response(plugin.metadata.to_json())
+
+
 async def openapi(request: web.Request) -> web.Response:
     from watchkeeper.web.openapi import document
 
@@ -313,4 +327,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/deadletters", list_dead_letters)
     r.add_post("/api/v1/deadletters/{id}/replay", replay_dead_letter)
     r.add_get("/api/v1/status", status)
+    r.add_get("/api/v1/detectors", list_detectors)
+    r.add_get("/api/v1/detectors/{name}", get_detector)
     r.add_get("/api/v1/openapi.json", openapi)

@@ -210,6 +210,41 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/detectors": {
+                "get": {
+                    "summary": "Installed detectors: description, pager titles, severities, evidence schema",
+                    "responses": {
+                        "200": {
+                            "description": "one entry per detector (built-in or plug-in)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Detector"},
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            "/api/v1/detectors/{name}": {
+                "get": {
+                    "summary": "One detector's metadata",
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the detector",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Detector"}}
+                            },
+                        },
+                        "404": {"$ref": "#/components/responses/Error"},
+                    },
+                }
+            },
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
             "/readyz": {
                 "get": {
@@ -238,6 +273,24 @@ def document() -> dict[str, Any]:
                 }
             },
             "schemas": {
+                "Detector": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "description": {"type": "string", "description": "completes 'Watchkeeper saw ...'"},
+                        "default_severity": {
+                            "type": "string",
+                            "enum": ["critical", "error", "warning", "info"],
+                        },
+                        "severity_reason": {"type": "string"},
+                        "titles": {"type": "array", "items": {"type": "object"}},
+                        "category_severities": {"type": "array", "items": {"type": "object"}},
+                        "evidence_schema": {
+                            "type": "object",
+                            "description": "JSON Schema of Finding.evidence (x-layout: how it is shown)",
+                        },
+                    },
+                },
                 "Error": {
                     "type": "object",
                     "required": ["error", "reason"],

@@ -1,20 +1,13 @@
 // One incident: what happened in plain words, its findings with evidence, notifications, and the actions.
+// Evidence is laid out by each detector's evidence schema (evidence.js); no detector has code here.
 
 import { ApiError, get } from "../api.js";
-import { bandChart, bucketTimes, compareBars, stackedBars } from "../charts.js";
+import { bucketTimes, stackedBars } from "../charts.js";
 import {
-  fmtDuration, fmtNumber, fmtTime, h, highlight, link, replace, safeUrl, severityPill, statusPill, timeAgo,
+  fmtDuration, fmtNumber, fmtTime, h, link, replace, safeUrl, severityPill, statusPill, timeAgo,
 } from "../dom.js";
+import { detectors, renderEvidence } from "../evidence.js";
 import { kv, panel, silenceDialog, table, transitionDialog } from "../ui.js";
-
-const DETECTOR_WORDS = {
-  integrity: "an unapproved system-prompt change",
-  topic_injection: "a recurring off-topic passage in unrelated answers",
-  leakage: "secrets or personal data in model answers",
-  operational: "abnormal latency, token use or error rates",
-  drift: "a shift in the model's behaviour",
-  content_safety: "unsafe or controversial content",
-};
 
 const SHOWN = 8; // findings listed before "show more"
 
@@ -22,10 +15,11 @@ function plural(n, word) {
   return `${fmtNumber(n)} ${word}${n === 1 ? "" : "s"}`;
 }
 
-/** One or two sentences an on-call engineer can read at 3 a.m. */
-export function plainWords(inc) {
+/** One or two sentences an on-call engineer can read at 3 a.m.; `known` maps detector names to metadata. */
+export function plainWords(inc, known = {}) {
   const l = inc.labels || {};
-  const what = DETECTOR_WORDS[l.detector] || `${l.detector || "a detector"} / ${l.category || "finding"}`;
+  const meta = known[l.detector];
+  const what = (meta && meta.description) || `${l.detector || "a detector"} / ${l.category || "finding"}`;
   const where = [l.app && `app ${l.app}`, l.env && `(${l.env})`, l.model && `on ${l.model}`].filter(Boolean).join(" ");
   const span = inc.last_seen - inc.first_seen;
   const when = span > 1
@@ -34,131 +28,7 @@ export function plainWords(inc) {
   return `Watchkeeper saw ${what} in ${where || "your traffic"}: ${plural(inc.finding_count, "finding")} ${when}.`;
 }
 
-function ids(ev) {
-  const out = [];
-  if (ev.trace_id) out.push(h("span", { class: "id-chip", title: "trace id" }, h("b", {}, "trace "), h("code", {}, ev.trace_id)));
-  if (ev.span_id) out.push(h("span", { class: "id-chip", title: "span id" }, h("b", {}, "span "), h("code", {}, ev.span_id)));
-  return out.length ? h("div", { class: "ids" }, out) : null;
-}
-
-function textBlock(title, text, needles) {
-  if (!text) return null;
-  return h("div", { class: "evidence-block" }, h("div", { class: "eb-title" }, title), h("pre", { class: "excerpt" }, highlight(text, needles)));
-}
-
-function diffView(diff) {
-  return h(
-    "pre",
-    { class: "diff" },
-    String(diff).split("\n").map((line) => {
-      let cls = "ctx";
-      if (line.startsWith("+++") || line.startsWith("---")) cls = "file";
-      else if (line.startsWith("@@")) cls = "hunk";
-      else if (line.startsWith("+")) cls = "add";
-      else if (line.startsWith("-")) cls = "del";
-      return h("span", { class: `dl dl-${cls}` }, `${line}\n`);
-    }),
-  );
-}
-
-function integrityEvidence(ev) {
-  return [
-    ev.diff ? h("div", { class: "evidence-block" }, h("div", { class: "eb-title" }, "System prompt diff (approved → observed)"), diffView(ev.diff))
-      : textBlock("Excerpt", ev.excerpt),
-    ev.text_captured === false ? h("p", { class: "muted" }, "The prompt text was not captured by the app; only its hash changed.") : null,
-    kv([
-      ["Approved sha256", ev.old_sha256 ? h("code", {}, ev.old_sha256) : null],
-      ["Observed sha256", ev.new_sha256 ? h("code", {}, ev.new_sha256) : null],
-    ]),
-  ];
-}
-
-function topicEvidence(ev) {
-  const passage = ev.passage || ev.excerpt;
-  const examples = Array.isArray(ev.examples) ? ev.examples : [];
-  return [
-    textBlock("Recurring passage", passage, [passage]),
-    ev.prompt ? textBlock("Prompt of this call (unrelated to the passage)", ev.prompt) : null,
-    kv([
-      ["Theme", ev.theme],
-      ["Conversations", ev.conversations !== undefined ? fmtNumber(ev.conversations) : null],
-      ["Window", ev.window_seconds ? fmtDuration(ev.window_seconds) : null],
-      ["Watchlist narrative", ev.narrative ? `${ev.narrative.title} — ${ev.narrative.description || ""}` : null],
-    ]),
-    examples.length
-      ? h("div", { class: "evidence-block" }, h("div", { class: "eb-title" }, `Sample conversations (${examples.length})`),
-        table(
-          [
-            { label: "Conversation", cell: (e) => h("code", {}, e.conversation_id || "—"), cls: "nowrap" },
-            { label: "User asked", cell: (e) => h("div", { class: "clamp" }, e.prompt || "") },
-            { label: "Answer contained", cell: (e) => h("div", { class: "clamp" }, highlight(e.passage || "", [passage])) },
-            { label: "Trace", cell: (e) => h("code", { class: "small" }, e.trace_id || "—") },
-          ],
-          examples,
-        ))
-      : null,
-  ];
-}
-
-function leakageEvidence(ev) {
-  const matches = Array.isArray(ev.matches) ? ev.matches : [];
-  return [
-    textBlock("Answer excerpt (values masked)", ev.excerpt, matches.map((m) => m.masked)),
-    matches.length
-      ? h("div", { class: "chips" }, matches.map((m) => h("span", { class: "tag tag-hot" }, `${m.category}: `, h("code", {}, m.masked))))
-      : null,
-  ];
-}
-
-function metricEvidence(ev) {
-  const out = [];
-  if (Array.isArray(ev.band) && ev.window_median !== undefined && ev.baseline_median !== undefined) {
-    out.push(h("div", { class: "evidence-block" }, h("div", { class: "eb-title" }, `${ev.metric || "metric"} around the anomaly`),
-      bandChart({ band: ev.band, baseline: ev.baseline_median, observed: ev.window_median, unit: ev.unit === "ms" ? " ms" : "" })));
-  }
-  const compare = (title, baseline, observed, opts) => out.push(h("div", { class: "evidence-block" },
-    h("div", { class: "eb-title" }, title), compareBars({ baseline, observed, ...opts })));
-  if (ev.rate !== undefined && ev.baseline_rate !== undefined) {
-    compare(`${ev.metric || "rate"} vs baseline`, ev.baseline_rate, ev.rate, { percent: true });
-  }
-  if (ev.recent_rate !== undefined && ev.reference_rate !== undefined) {
-    compare("rate: reference vs recent", ev.reference_rate, ev.recent_rate, { percent: true, labels: ["reference", "recent"] });
-  }
-  if (ev.recent_median_chars !== undefined && ev.reference_median_chars !== undefined) {
-    compare("median answer length", ev.reference_median_chars, ev.recent_median_chars, { unit: " chars", labels: ["reference", "recent"] });
-  }
-  const skip = new Set(["trace_id", "span_id", "excerpt", "examples", "band", "matches"]);
-  const fmt = (v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(4)).toString() : String(v));
-  out.push(kv(Object.entries(ev).filter(([k]) => !skip.has(k)).map(([k, v]) => [k, typeof v === "object" && v !== null ? JSON.stringify(v) : fmt(v)])));
-  if (Array.isArray(ev.examples) && ev.examples.length) {
-    out.push(h("div", { class: "evidence-block" }, h("div", { class: "eb-title" }, "Example calls"),
-      h("div", { class: "chips" }, ev.examples.map((e) => h("code", { class: "id-chip" }, typeof e === "object" ? JSON.stringify(e) : String(e))))));
-  }
-  return out;
-}
-
-function genericEvidence(ev) {
-  const skip = new Set(["trace_id", "span_id", "excerpt"]);
-  const rest = Object.entries(ev).filter(([k]) => !skip.has(k));
-  return [
-    textBlock("Excerpt", ev.excerpt, ev.highlight ? [ev.highlight] : []),
-    rest.length ? kv(rest.map(([k, v]) => [k, typeof v === "object" ? h("pre", { class: "json" }, JSON.stringify(v, null, 2)) : String(v)])) : null,
-  ];
-}
-
-export function evidence(finding) {
-  const ev = finding.evidence || {};
-  const kind = finding.detector;
-  let body;
-  if (kind === "integrity") body = integrityEvidence(ev);
-  else if (kind === "topic_injection") body = topicEvidence(ev);
-  else if (kind === "leakage") body = leakageEvidence(ev);
-  else if (kind === "operational" || kind === "drift") body = metricEvidence(ev);
-  else body = genericEvidence(ev);
-  return h("div", { class: "evidence" }, ids(ev), body);
-}
-
-function findingItem(f, open) {
+function findingItem(f, open, known) {
   const details = h(
     "details",
     { class: `finding sev-border-${f.severity}`, open, "data-finding-id": f.id },
@@ -171,7 +41,7 @@ function findingItem(f, open) {
       h("span", { class: "tag" }, f.category),
       h("span", { class: "tl-summary" }, f.summary),
     ),
-    evidence(f),
+    renderEvidence(f, (known[f.detector] || {}).evidence_schema),
   );
   return details;
 }
@@ -221,6 +91,7 @@ export function mount(root, params, ctx) {
   let incident = null;
   let openIds = null;
   let showAll = false;
+  let known = {}; // detector name -> metadata (description, evidence schema)
 
   function reload() {
     refresh().catch(ctx.onError);
@@ -263,13 +134,13 @@ export function mount(root, params, ctx) {
       "div",
       { class: "col-main" },
       panel("What happened", [
-        h("p", { class: "plain" }, plainWords(inc)),
+        h("p", { class: "plain" }, plainWords(inc, known)),
         h("p", { class: "summary-text" }, inc.summary),
       ]),
       panel(`Findings timeline${shown}`, [
         findings.length > 1 ? stackedBars({ buckets: tl.buckets, series: bySeverity, bucketS: tl.bucketS, height: 110, width: 900 }) : null,
         h("div", { class: "timeline" }, (showAll ? findings : findings.slice(0, SHOWN)).map((f) => {
-          const item = findingItem(f, openIds.has(f.id));
+          const item = findingItem(f, openIds.has(f.id), known);
           item.addEventListener("toggle", () => (item.open ? openIds.add(f.id) : openIds.delete(f.id)));
           return item;
         }), !showAll && findings.length > SHOWN
@@ -311,8 +182,13 @@ export function mount(root, params, ctx) {
 
   async function refresh() {
     try {
-      const { data } = await get(`/api/v1/incidents/${encodeURIComponent(id)}`);
-      const changed = !incident || data.updated_at !== incident.updated_at || data.status !== incident.status
+      const [{ data }, meta] = await Promise.all([
+        get(`/api/v1/incidents/${encodeURIComponent(id)}`),
+        detectors().catch(() => null), // without metadata, evidence still renders (excerpt and keys)
+      ]);
+      const firstMeta = meta !== null && Object.keys(known).length === 0 && Object.keys(meta).length > 0;
+      if (meta !== null) known = meta;
+      const changed = !incident || firstMeta || data.updated_at !== incident.updated_at || data.status !== incident.status
         || (data.notifications || []).length !== (incident.notifications || []).length
         || JSON.stringify(data.notifications) !== JSON.stringify(incident.notifications);
       incident = data;
