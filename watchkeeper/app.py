@@ -12,11 +12,18 @@ import signal
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchkeeper.config import Settings
 from watchkeeper.core.bus import make_bus
 from watchkeeper.core.bus.base import Bus, BusError
+
+if TYPE_CHECKING:  # the stages are imported when they start: a process loads only the stages it runs
+    from watchkeeper.alerts.stage import AlertsStage
+    from watchkeeper.calls.store import CallStore
+    from watchkeeper.collector.intake import Intake
+    from watchkeeper.detectors.stage import DetectorsStage
+    from watchkeeper.web.server import WebServer
 
 log = logging.getLogger("watchkeeper")
 
@@ -41,11 +48,11 @@ class Daemon:
             )
         self.state_dir = Path(settings.state_dir)
         self.bus: Bus | None = None
-        self.intake: Any = None
-        self.detectors: Any = None
-        self.alerts: Any = None
-        self.calls: Any = None  # CallStore: recent calls for the explorer (None with calls.enabled: false)
-        self.web: Any = None
+        self.intake: Intake | None = None
+        self.detectors: DetectorsStage | None = None
+        self.alerts: AlertsStage | None = None
+        self.calls: CallStore | None = None  # recent calls for the explorer (None with calls.enabled: false)
+        self.web: WebServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._stopped = threading.Event()
