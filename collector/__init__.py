@@ -1,12 +1,13 @@
-"""Watchkeeper collector: the SDK that traces model calls, and the record types the pipeline reads.
+"""Watchkeeper's collector: the SDK apps import (`sdk/`), the daemon's OTLP intake (`intake/`) and the
+translation of received telemetry into ModelCalls (`translate/`).
 
     from watchkeeper import collector
     collector.instrument()            # every openai chat call is now traced
     with collector.conversation("c-42"):
         client.chat.completions.create(...)
 
-The SDK names are imported lazily so that the daemon, which only needs `collector.records`, does not pay for
-(or require) the OpenTelemetry SDK and openai imports.
+The SDK names are imported lazily: the daemon imports this package for its intake and translation, and
+does not pay for (or require) the OpenTelemetry SDK and openai imports.
 """
 
 from __future__ import annotations
