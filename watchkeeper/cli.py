@@ -31,7 +31,7 @@ def _settings(config: Path | None) -> Settings:
 
     try:
         return load_settings(config)
-    except ConfigError as exc:
+    except (ConfigError, plugins.PluginError) as exc:  # a plug-in that cannot load names itself and the fix
         raise click.ClickException(str(exc)) from None
 
 
