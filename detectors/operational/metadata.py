@@ -12,19 +12,24 @@ METADATA = DetectorMetadata(
     description="abnormal latency, token use or error rates",
     default_severity=Severity.warning,
     severity_reason=(
-        "a window outside its app's own baseline; error when the typical call is half the band width out "
-        "(or a rate reaches 20%), critical when it is a full band width out (or a rate reaches 50%)"
+        "a sustained shift from the app's own baseline: warning when shifted, error when far from it (or "
+        "shifted for windows in a row), critical when extreme for several windows; token counts stay warning "
+        "(they follow what users ask)"
     ),
     titles=(("", "Operational anomaly ({kind})"),),
     evidence=EvidenceSchema(
         fields=(
             Field("metric", "string", "latency, time_to_first_chunk, input_tokens, output_tokens or a rate"),
             Field("unit", "string", "ms or tokens"),
+            Field("direction", "string", "higher or lower than usual"),
             Field("window_calls", "integer", "calls in the judged window"),
-            Field("out_of_band", "integer", "calls of the window outside the normal band"),
+            Field("beyond_tail", "integer", "calls of the window beyond the baseline's tail"),
+            Field("windows_in_a_row", "integer", "consecutive windows with the same shift"),
+            Field("since", "number", "when the shift started (unix seconds)"),
             Field("window_median", "number", "median of the window"),
             Field("baseline_median", "number", "median of the baseline"),
-            Field("band", "array", "the normal band [low, high]"),
+            Field("tail_edge", "number", "where the baseline's tail starts"),
+            Field("band", "array", "the baseline's usual range [low, high]"),
             Field("rate", "number", "observed rate in the window"),
             Field("baseline_rate", "number", "the baseline rate"),
             Field("p_value", "number"),
