@@ -323,7 +323,10 @@ class ReceiverConfig(_Strict):
 
     def channel_sections(self) -> list[tuple[str, Any]]:
         """(config key, value) of every channel key in delivery order: built-ins, then plug-ins as written."""
-        typed = [(key, getattr(self, key)) for key in type(self).model_fields if key != "name"]
+        from watchkeeper.alerts.channels.base import channel_plugins
+
+        keys = {plugin.config_key for plugin in channel_plugins().values()}
+        typed = [(key, getattr(self, key)) for key in type(self).model_fields if key in keys]
         return typed + list(self._plugin_sections.items())
 
 
