@@ -28,10 +28,11 @@ def load_settings(*args: Any, **kwargs: Any) -> Settings:
 
 def _settings(config: Path | None) -> Settings:
     from watchkeeper.config import ConfigError
+    from watchkeeper.core.plugins import PluginError
 
     try:
         return load_settings(config)
-    except (ConfigError, plugins.PluginError) as exc:  # a plug-in that cannot load names itself and the fix
+    except (ConfigError, PluginError) as exc:  # a plug-in that cannot load names itself and the fix
         raise click.ClickException(str(exc)) from None
 
 

@@ -57,7 +57,7 @@ def _help(entry: str) -> str:
     loaded = plugins.load_one(plugins.COMMANDS, entry)
     if isinstance(loaded, CommandPlugin):
         return loaded.help
-    return loaded.get_short_help_str() if isinstance(loaded, click.Command) else ""
+    return loaded.get_short_help_str(limit=80) if isinstance(loaded, click.Command) else ""
 
 
 def _load(entry: str) -> click.Command:
