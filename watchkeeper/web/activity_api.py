@@ -9,8 +9,13 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from watchkeeper.alerts.matchers import MatcherError, all_match, parse_matchers
-from watchkeeper.web.api import ApiError, json_body, run_blocking, store_of
+from watchkeeper.web.api import ApiError, run_blocking, store_of
+from watchkeeper.web.endpoints import EndpointTable
+from watchkeeper.web.models import ANY_LIST, ANY_OBJECT
 from watchkeeper.web.times import json_response
+
+routes = EndpointTable(tag="incidents")
+TABLES = [routes]
 
 PREVIEW_SCAN = 2000  # open incidents a preview looks at
 
@@ -46,6 +51,13 @@ def note_silence(store: Any, silence: dict[str, Any], by: str, verified: bool) -
         )
 
 
+@routes.get(
+    "/api/v1/incidents/{id}/activity",
+    operation_id="getIncidentActivity",
+    summary="What happened to an incident, who did it and when (opened, findings, notifications, ack, ...)",
+    response=ANY_LIST,
+    errors=(404,),
+)
 async def incident_activity(request: web.Request) -> web.Response:
     store = store_of(request)
     incident_id = request.match_info["id"]
@@ -54,8 +66,16 @@ async def incident_activity(request: web.Request) -> web.Response:
     return json_response(await run_blocking(store.activity, incident_id))
 
 
-async def preview_silence(request: web.Request) -> web.Response:
-    body = await json_body(request, SilencePreviewRequest)
+@routes.post(
+    "/api/v1/silences/preview",
+    operation_id="previewSilence",
+    summary="Which open incidents a silence with these matchers would mute",
+    tags=["silences"],
+    body=SilencePreviewRequest,
+    response=ANY_OBJECT,
+    errors=(400,),
+)
+async def preview_silence(request: web.Request, body: SilencePreviewRequest) -> web.Response:
     try:
         matchers = parse_matchers(body.matchers)
     except (MatcherError, ValueError) as exc:
@@ -72,8 +92,3 @@ async def preview_silence(request: web.Request) -> web.Response:
             "checked_at": time.time(),
         }
     )
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/incidents/{id}/activity", incident_activity)
-    app.router.add_post("/api/v1/silences/preview", preview_silence)

@@ -7,7 +7,6 @@ GitHub convention), so a client that only wants the list reads the body and noth
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -17,19 +16,36 @@ from aiohttp import web
 
 from watchkeeper.core.detector import detector_plugins
 from watchkeeper.web.actor import actor_of
-from watchkeeper.web.times import json_response, parse_time
+from watchkeeper.web.endpoints import ApiError, EndpointTable
+from watchkeeper.web.models import (
+    DaemonStatus,
+    DetectorInfo,
+    FindingQuery,
+    Incident,
+    IncidentDetail,
+    IncidentQuery,
+    Notification,
+    Silence,
+    SilenceId,
+    SilenceQuery,
+    SilenceRequest,
+    Transition,
+)
+from watchkeeper.web.models import (
+    Finding as FindingModel,
+)
+from watchkeeper.web.times import json_response
 
 DAEMON_KEY: web.AppKey[Any] = web.AppKey("daemon", object)
+#: Every EndpointTable the app serves (the OpenAPI document is built from them).
+TABLES_KEY: web.AppKey[list[EndpointTable]] = web.AppKey("endpoint_tables", list)
 
 log = logging.getLogger("watchkeeper.web")
 
-MAX_LIMIT = 500
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.error, self.reason = status, error, reason
+routes = EndpointTable(tag="incidents")
+silence_routes = EndpointTable(tag="silences")
+delivery_routes = EndpointTable(tag="deliveries")
+meta_routes = EndpointTable(tag="meta")
 
 
 @web.middleware
@@ -66,73 +82,8 @@ async def run_blocking(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
     return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
 
 
-def _int(request: web.Request, name: str, default: int, lo: int = 0, hi: int = 1 << 31) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(
-            400, "bad_request", f"query parameter {name} must be an integer, got {raw!r}"
-        ) from None
-    if not lo <= value <= hi:
-        raise ApiError(400, "bad_request", f"query parameter {name} must be between {lo} and {hi}")
-    return value
-
-
-def _time(request: web.Request, name: str) -> float | None:
-    """A time query parameter: ISO 8601 with a zone, or unix seconds; absent or empty is None."""
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        return parse_time(raw, f"query parameter {name}")
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", str(exc)) from None
-
-
-def query_int(request: web.Request, name: str, default: int, lo: int = 0, hi: int = 1 << 31) -> int:
-    """An integer query parameter within [lo, hi] (400 naming the parameter otherwise)."""
-    return _int(request, name, default, lo, hi)
-
-
-def query_time(request: web.Request, name: str) -> float | None:
-    """A time query parameter: ISO 8601 with a zone, or unix seconds."""
-    return _time(request, name)
-
-
-def query_bool(request: web.Request, name: str) -> bool | None:
-    raw = (request.query.get(name) or "").strip().lower()
-    if not raw:
-        return None
-    if raw in ("1", "true", "yes"):
-        return True
-    if raw in ("0", "false", "no"):
-        return False
-    raise ApiError(400, "bad_request", f"query parameter {name} must be true or false, got {raw!r}")
-
-
 def paged(request: web.Request, items: list[Any], total: int, limit: int, offset: int) -> web.Response:
     """A list answer: the page as a JSON array, X-Total-Count, and a Link to the next page."""
-    return _paged(request, items, total, limit, offset)
-
-
-async def json_body(request: web.Request, model: type[Any]) -> Any:
-    """The request body validated by a pydantic model; 400 naming the field and the fix otherwise."""
-    from pydantic import ValidationError
-
-    body = await _json_body(request)
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ApiError(400, "bad_request", problems) from None
-
-
-def _paged(request: web.Request, items: list[Any], total: int, limit: int, offset: int) -> web.Response:
     headers = {"X-Total-Count": str(total)}
     if offset + limit < total:
         url = request.url.update_query(limit=limit, offset=offset + limit)
@@ -140,193 +91,269 @@ def _paged(request: web.Request, items: list[Any], total: int, limit: int, offse
     return json_response(items, headers=headers)
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "bad_request", "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "request body must be a JSON object")
-    return body
+def _not_found(kind: str, ident: str) -> ApiError:
+    return ApiError(404, "not_found", f"no {kind} with id {ident!r}")
 
 
-STATUSES = {"triggered", "acknowledged", "resolved", "open"}
-#: severity: open before resolved, then the most severe, then the latest; time: the latest first.
-SORTS = ("severity", "time")
-
-
-async def list_incidents(request: web.Request) -> web.Response:
-    status = request.query.get("status") or None  # `?status=` (empty) means every status
-    if status is not None and status not in STATUSES:
-        raise ApiError(400, "bad_request", f"status must be one of {', '.join(sorted(STATUSES))}")
-    sort = request.query.get("sort") or "severity"
-    if sort not in SORTS:
-        raise ApiError(400, "bad_request", f"sort must be one of {', '.join(SORTS)}")
-    limit = _int(request, "limit", 50, 1, MAX_LIMIT)
-    offset = _int(request, "offset", 0)
+# -- incidents ---------------------------------------------------------------------------------------------
+@routes.get(
+    "/api/v1/incidents",
+    operation_id="listIncidents",
+    summary="List incidents, newest activity first",
+    query=IncidentQuery,
+    response=list[Incident],
+    paginated=True,
+    errors=(400,),
+)
+async def list_incidents(request: web.Request, query: IncidentQuery) -> web.Response:
     items, total = await run_blocking(
         store_of(request).list_incidents,
-        status=status,
-        severity=request.query.get("severity"),
-        app=request.query.get("app"),
-        detector=request.query.get("detector"),
-        q=request.query.get("q"),
-        sort=sort,
-        limit=limit,
-        offset=offset,
+        status=query.status,
+        severity=query.severity,
+        app=query.app,
+        detector=query.detector,
+        q=query.q,
+        sort=query.sort,
+        limit=query.limit,
+        offset=query.offset,
     )
-    return _paged(request, items, total, limit, offset)
+    return paged(request, items, total, query.limit, query.offset)
 
 
-async def get_incident(request: web.Request) -> web.Response:
+@routes.get(
+    "/api/v1/incidents/{id}",
+    operation_id="getIncident",
+    summary="One incident with its findings timeline, evidence and notifications",
+    response=IncidentDetail,
+    errors=(404,),
+)
+async def get_incident(request: web.Request) -> Any:
     incident = await run_blocking(store_of(request).get_incident, request.match_info["id"])
     if incident is None:
-        raise ApiError(404, "not_found", f"no incident with id {request.match_info['id']!r}")
-    return json_response(incident)
+        raise _not_found("incident", request.match_info["id"])
+    return incident
 
 
-async def _transition(request: web.Request, action: str) -> web.Response:
-    body = await _json_body(request)
+async def _transition(request: web.Request, body: Transition | None, action: str) -> Any:
     store = store_of(request)
     incident_id = request.match_info["id"]
     if await run_blocking(store.get_incident, incident_id) is None:
-        raise ApiError(404, "not_found", f"no incident with id {incident_id!r}")
+        raise _not_found("incident", incident_id)
     fn = store.acknowledge if action == "ack" else store.resolve
-    by, verified = actor_of(request, body.get("by") or body.get("author"))
+    body = body or Transition()
+    by, verified = actor_of(request, body.by or body.author)
     try:
-        result = await run_blocking(
-            fn, incident_id, by=by, comment=str(body.get("comment") or ""), verified=verified
-        )
+        return await run_blocking(fn, incident_id, by=by, comment=str(body.comment or ""), verified=verified)
     except ValueError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
-    return json_response(result)
 
 
-async def ack_incident(request: web.Request) -> web.Response:
-    return await _transition(request, "ack")
+@routes.post(
+    "/api/v1/incidents/{id}/ack",
+    operation_id="acknowledgeIncident",
+    summary="Acknowledge an incident (the channels that were told about it hear of it at once)",
+    body=Transition,
+    body_required=False,
+    response=Incident,
+    errors=(400, 404, 409),
+)
+async def ack_incident(request: web.Request, body: Transition | None) -> Any:
+    return await _transition(request, body, "ack")
 
 
-async def resolve_incident(request: web.Request) -> web.Response:
-    return await _transition(request, "resolve")
+@routes.post(
+    "/api/v1/incidents/{id}/resolve",
+    operation_id="resolveIncident",
+    summary="Resolve an incident (never reopened: the next finding of its group starts a new one)",
+    body=Transition,
+    body_required=False,
+    response=Incident,
+    errors=(400, 404, 409),
+)
+async def resolve_incident(request: web.Request, body: Transition | None) -> Any:
+    return await _transition(request, body, "resolve")
 
 
-async def list_findings(request: web.Request) -> web.Response:
-    limit = _int(request, "limit", 100, 1, MAX_LIMIT)
-    offset = _int(request, "offset", 0)
+@routes.get(
+    "/api/v1/findings",
+    operation_id="listFindings",
+    summary="List findings, newest first",
+    tags=["findings"],
+    query=FindingQuery,
+    response=list[FindingModel],
+    paginated=True,
+    errors=(400,),
+)
+async def list_findings(request: web.Request, query: FindingQuery) -> web.Response:
     result = await run_blocking(
         store_of(request).list_findings,
-        limit=limit,
-        offset=offset,
-        incident_id=request.query.get("incident_id"),
-        detector=request.query.get("detector"),
-        since=_time(request, "since"),
-        app=request.query.get("app"),
+        limit=query.limit,
+        offset=query.offset,
+        incident_id=query.incident_id,
+        detector=query.detector,
+        since=query.since,
+        app=query.app,
     )
     items, total = result if isinstance(result, tuple) else (result, len(result))
-    return _paged(request, items, total, limit, offset)
+    return paged(request, items, total, query.limit, query.offset)
 
 
-async def list_silences(request: web.Request) -> web.Response:
-    state = request.query.get("state")
-    if state is not None and state not in {"pending", "active", "expired"}:
-        raise ApiError(400, "bad_request", "state must be one of pending, active, expired")
-    return json_response(await run_blocking(store_of(request).list_silences, state=state))
+# -- silences ----------------------------------------------------------------------------------------------
+@silence_routes.get(
+    "/api/v1/silences",
+    operation_id="listSilences",
+    summary="List silences",
+    query=SilenceQuery,
+    response=list[Silence],
+    errors=(400,),
+)
+async def list_silences(request: web.Request, query: SilenceQuery) -> Any:
+    return await run_blocking(store_of(request).list_silences, state=query.state)
 
 
-async def create_silence(request: web.Request) -> web.Response:
-    body = await _json_body(request)
-    matchers = body.get("matchers")
-    if not isinstance(matchers, list) or not matchers:
-        raise ApiError(400, "bad_request", 'matchers must be a non-empty list, e.g. ["app=\\"chatbot\\""]')
-    by, verified = actor_of(request, body.get("created_by"), default="")
-    for key, value in (("created_by", by), ("comment", body.get("comment"))):
-        if not str(value or "").strip():
-            raise ApiError(400, "bad_request", f"{key} is required: say who silences and why")
+@silence_routes.post(
+    "/api/v1/silences",
+    operation_id="createSilence",
+    summary="Create a silence (mutes matching incidents' notifications at send time)",
+    body=SilenceRequest,
+    response=Silence,
+    status=201,
+    errors=(400,),
+)
+async def create_silence(request: web.Request, body: SilenceRequest) -> Any:
+    by, verified = actor_of(request, body.created_by, default="")
+    if not by.strip():
+        raise ApiError(400, "bad_request", "created_by is required: say who silences and why")
     store = store_of(request)
     try:
         silence = await run_blocking(
             store.create_silence,
-            matchers=matchers,
-            starts_at=body.get("starts_at"),
-            ends_at=body.get("ends_at"),
+            matchers=body.matchers,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
             created_by=by,
-            comment=str(body["comment"]),
+            comment=body.comment,
         )
     except ValueError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
     from watchkeeper.web.activity_api import note_silence
 
     await run_blocking(note_silence, store, silence, by, verified)
-    return json_response(silence, status=201)
+    return silence
 
 
-async def delete_silence(request: web.Request) -> web.Response:
-    """DELETE /api/v1/silences/{id}, or DELETE /api/v1/silences?id=... (both spellings are in use)."""
-    silence_id = request.match_info.get("id") or request.query.get("id")
+async def _expire(request: web.Request, silence_id: str | None) -> Any:
     if not silence_id:
         raise ApiError(400, "bad_request", "name the silence: DELETE /api/v1/silences/{id} or ?id=")
     try:
-        silence = await run_blocking(store_of(request).expire_silence, silence_id)
+        return await run_blocking(store_of(request).expire_silence, silence_id)
     except KeyError:
-        raise ApiError(404, "not_found", f"no silence with id {silence_id!r}") from None
-    return json_response(silence)
+        raise _not_found("silence", silence_id) from None
 
 
-async def list_dead_letters(request: web.Request) -> web.Response:
-    return json_response(await run_blocking(store_of(request).list_dead_letters))
+@silence_routes.delete(
+    "/api/v1/silences",
+    operation_id="expireSilenceByQuery",
+    summary="Expire a silence named by ?id= (same as DELETE /api/v1/silences/{id})",
+    query=SilenceId,
+    response=Silence,
+    errors=(400, 404),
+)
+async def delete_silence_by_query(request: web.Request, query: SilenceId) -> Any:
+    return await _expire(request, query.id)
 
 
-async def replay_dead_letter(request: web.Request) -> web.Response:
+@silence_routes.delete(
+    "/api/v1/silences/{id}",
+    operation_id="expireSilence",
+    summary="Expire a silence",
+    response=Silence,
+    errors=(404,),
+)
+async def delete_silence(request: web.Request) -> Any:
+    return await _expire(request, request.match_info["id"])
+
+
+# -- deliveries --------------------------------------------------------------------------------------------
+@delivery_routes.get(
+    "/api/v1/deadletters",
+    operation_id="listDeadLetters",
+    summary="Notifications that could not be delivered (after the last attempt or a final refusal)",
+    response=list[Notification],
+)
+async def list_dead_letters(request: web.Request) -> Any:
+    return await run_blocking(store_of(request).list_dead_letters)
+
+
+@delivery_routes.post(
+    "/api/v1/deadletters/{id}/replay",
+    operation_id="replayDeadLetter",
+    summary="Put a dead letter back in the outbox (sent at once, with the incident's current state)",
+    response={"type": "object", "additionalProperties": True},
+    errors=(404,),
+)
+async def replay_dead_letter(request: web.Request) -> Any:
     try:
         result = await run_blocking(store_of(request).replay_dead_letter, request.match_info["id"])
     except KeyError:
-        raise ApiError(404, "not_found", f"no dead letter with id {request.match_info['id']!r}") from None
-    return json_response(result if result is not None else {"replayed": request.match_info["id"]})
+        raise _not_found("dead letter", request.match_info["id"]) from None
+    return result if result is not None else {"replayed": request.match_info["id"]}
 
 
-async def status(request: web.Request) -> web.Response:
+# -- meta --------------------------------------------------------------------------------------------------
+@meta_routes.get(
+    "/api/v1/status",
+    operation_id="getStatus",
+    summary="Which stages run in this process and whether each is ready",
+    response=DaemonStatus,
+)
+async def status(request: web.Request) -> Any:
     daemon = request.app[DAEMON_KEY]
     body: dict[str, Any] = {"stages": daemon.readiness()}
     if daemon.detectors is not None:
         body["calls_processed"] = daemon.detectors.calls_processed
-    return web.json_response(body)
+    return body
 
 
-async def list_detectors(request: web.Request) -> web.Response:
+@meta_routes.get(
+    "/api/v1/detectors",
+    operation_id="listDetectors",
+    summary="Installed detectors: description, pager titles, severities, evidence schema",
+    tags=["detectors"],
+    response=list[DetectorInfo],
+)
+async def list_detectors(request: web.Request) -> Any:
     """Every installed detector's metadata (built-ins and plug-ins alike); the dashboard renders evidence
     from each detector's schema."""
     return web.json_response([p.metadata.to_json() for p in detector_plugins().values()])
 
 
-async def get_detector(request: web.Request) -> web.Response:
+@meta_routes.get(
+    "/api/v1/detectors/{name}",
+    operation_id="getDetector",
+    summary="One detector's metadata",
+    tags=["detectors"],
+    response=DetectorInfo,
+    errors=(404,),
+)
+async def get_detector(request: web.Request) -> Any:
     plugin = detector_plugins().get(request.match_info["name"])
     if plugin is None:
         raise ApiError(404, "not_found", f"no detector named {request.match_info['name']!r} is installed")
     return web.json_response(plugin.metadata.to_json())
 
 
-async def openapi(request: web.Request) -> web.Response:
+@meta_routes.get(
+    "/api/v1/openapi.json",
+    operation_id="getOpenApi",
+    summary="This document",
+    response={"type": "object", "additionalProperties": True},
+)
+async def openapi(request: web.Request) -> Any:
     from watchkeeper.web.openapi import document
 
-    return web.json_response(document())
+    return document(request.app[TABLES_KEY])
 
 
-def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/v1/incidents", list_incidents)
-    r.add_get("/api/v1/incidents/{id}", get_incident)
-    r.add_post("/api/v1/incidents/{id}/ack", ack_incident)
-    r.add_post("/api/v1/incidents/{id}/resolve", resolve_incident)
-    r.add_get("/api/v1/findings", list_findings)
-    r.add_get("/api/v1/silences", list_silences)
-    r.add_post("/api/v1/silences", create_silence)
-    r.add_delete("/api/v1/silences", delete_silence)
-    r.add_delete("/api/v1/silences/{id}", delete_silence)
-    r.add_get("/api/v1/deadletters", list_dead_letters)
-    r.add_post("/api/v1/deadletters/{id}/replay", replay_dead_letter)
-    r.add_get("/api/v1/status", status)
-    r.add_get("/api/v1/detectors", list_detectors)
-    r.add_get("/api/v1/detectors/{name}", get_detector)
-    r.add_get("/api/v1/openapi.json", openapi)
+#: The tables of this module, in the order they appear in the document.
+TABLES = [routes, silence_routes, delivery_routes, meta_routes]

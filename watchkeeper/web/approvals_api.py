@@ -19,8 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from watchkeeper.core.records import sha256_text
 from watchkeeper.detectors.integrity import audit
 from watchkeeper.web.actor import actor_of, audit_actor
-from watchkeeper.web.api import DAEMON_KEY, ApiError, json_body, run_blocking
+from watchkeeper.web.api import DAEMON_KEY, ApiError, run_blocking
+from watchkeeper.web.endpoints import EndpointTable
+from watchkeeper.web.models import ANY_LIST, ANY_OBJECT, AppFilter, AppRequired
 from watchkeeper.web.times import json_response
+
+routes = EndpointTable(tag="approvals")
+TABLES = [routes]
 
 MIN_PREFIX = 8
 HEX = re.compile(r"^[0-9a-f]+$")
@@ -163,9 +168,17 @@ def entry_dict(entry: audit.AuditEntry) -> dict[str, Any]:
     }
 
 
-async def list_approvals(request: web.Request) -> web.Response:
+@routes.get(
+    "/api/v1/approvals",
+    operation_id="listApprovals",
+    summary="System prompts approved now (audit log and configuration), per app",
+    query=AppFilter,
+    response=ANY_LIST,
+    errors=(409,),
+)
+async def list_approvals(request: web.Request, query: AppFilter) -> web.Response:
     log = audit_log(request)
-    app = request.query.get("app") or None
+    app = query.app
     try:
         items = await run_blocking(approvals_in_force, log, app)
     except audit.AuditError as exc:
@@ -179,8 +192,16 @@ async def list_approvals(request: web.Request) -> web.Response:
     return json_response(items)
 
 
-async def create_approval(request: web.Request) -> web.Response:
-    body = await json_body(request, ApprovalRequest)
+@routes.post(
+    "/api/v1/approvals",
+    operation_id="createApproval",
+    summary="Approve or revoke one system prompt of one app (a signed entry of the audit chain)",
+    body=ApprovalRequest,
+    response=ANY_OBJECT,
+    status=201,
+    errors=(400, 409),
+)
+async def create_approval(request: web.Request, body: ApprovalRequest) -> web.Response:
     if body.text is not None:
         sha = sha256_text(body.text)
     else:
@@ -223,6 +244,12 @@ def _note_on_incidents(request: web.Request, body: ApprovalRequest, entry: audit
         )
 
 
+@routes.get(
+    "/api/v1/approvals/audit",
+    operation_id="getApprovalAudit",
+    summary="The whole audit chain and whether it verifies",
+    response=ANY_OBJECT,
+)
 async def audit_entries(request: web.Request) -> web.Response:
     log = audit_log(request)
     entries, result = await run_blocking(log.read)
@@ -238,11 +265,17 @@ async def audit_entries(request: web.Request) -> web.Response:
     )
 
 
-async def prompts(request: web.Request) -> web.Response:
+@routes.get(
+    "/api/v1/prompts",
+    operation_id="listPrompts",
+    summary="The system-prompt hashes seen for an app and whether each is approved now",
+    query=AppRequired,
+    response=ANY_LIST,
+    errors=(400,),
+)
+async def prompts(request: web.Request, query: AppRequired) -> web.Response:
     """GET /api/v1/prompts?app=: the system-prompt hashes seen for an app and whether each is approved now."""
-    app = request.query.get("app")
-    if not app:
-        raise ApiError(400, "bad_request", "name the app: GET /api/v1/prompts?app=NAME")
+    app = query.app
     candidates = await run_blocking(known_hashes, request, app)
     try:
         latest = audit.current_approvals(await run_blocking(audit_log(request).entries))
@@ -261,10 +294,3 @@ async def prompts(request: web.Request) -> web.Response:
         out.append({**info, "state": state})
     out.sort(key=lambda c: c.get("last_seen") or 0, reverse=True)
     return json_response(out)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/approvals", list_approvals)
-    app.router.add_post("/api/v1/approvals", create_approval)
-    app.router.add_get("/api/v1/approvals/audit", audit_entries)
-    app.router.add_get("/api/v1/prompts", prompts)

@@ -10,19 +10,16 @@ import re
 from typing import Any
 
 from aiohttp import web
+from pydantic import Field, field_validator, model_validator
 
 from watchkeeper.calls.store import CallQuery, CallStore
-from watchkeeper.web.api import (
-    DAEMON_KEY,
-    MAX_LIMIT,
-    ApiError,
-    paged,
-    query_bool,
-    query_int,
-    query_time,
-    run_blocking,
-)
+from watchkeeper.web.api import DAEMON_KEY, ApiError, paged, run_blocking
+from watchkeeper.web.endpoints import EndpointTable
+from watchkeeper.web.models import ANY_LIST, ANY_OBJECT, Optional, Page, TimeParam
 from watchkeeper.web.times import json_response
+
+routes = EndpointTable(tag="calls")
+TABLES = [routes]
 
 CALL_ID = re.compile(r"^([0-9a-fA-F]{32}):([0-9a-fA-F]{16})$")
 HEX_PREFIX = re.compile(r"^[0-9a-fA-F]{1,64}$")
@@ -69,38 +66,69 @@ def trace_url(template: str | None, call: dict[str, Any]) -> str | None:
     )
 
 
-def query_of(request: web.Request) -> CallQuery:
-    q = request.query
-    sha = (q.get("system_sha256") or "").strip()
-    if sha and not HEX_PREFIX.match(sha):
-        raise ApiError(400, "bad_request", "system_sha256 must be hex (a full sha256 or a prefix of it)")
-    since, until = query_time(request, "since"), query_time(request, "until")
-    if since is not None and until is not None and until <= since:
-        raise ApiError(400, "bad_request", "until must be after since")
-    return CallQuery(
-        app=q.get("app") or None,
-        env=q.get("env") or None,
-        model=q.get("model") or None,
-        provider=q.get("provider") or None,
-        since=since,
-        until=until,
-        finish_reason=q.get("finish_reason") or None,
-        system_sha256=sha or None,
-        has_finding=query_bool(request, "has_finding"),
-        detector=q.get("detector") or None,
-        error=query_bool(request, "error"),
-        conversation_id=q.get("conversation_id") or None,
-        trace_id=(q.get("trace_id") or "").lower() or None,
-        q=q.get("q") or None,
-        limit=query_int(request, "limit", 50, 1, MAX_LIMIT),
-        offset=query_int(request, "offset", 0),
-    )
+class CallsQuery(Page):
+    """Filters of the calls explorer (all optional, combined with AND)."""
+
+    app: Optional(str) = None
+    env: Optional(str) = None
+    model: Optional(str) = None
+    provider: Optional(str) = None
+    since: TimeParam = None
+    until: TimeParam = None
+    finish_reason: Optional(str) = None
+    system_sha256: Optional(str) = Field(None, description="a full sha256 or a hex prefix of it")
+    has_finding: Optional(bool) = None
+    detector: Optional(str) = None
+    error: Optional(bool) = Field(None, description="only failed (true) or only successful (false) calls")
+    conversation_id: Optional(str) = None
+    trace_id: Optional(str) = None
+    q: Optional(str) = Field(None, description="text search in the captured content")
+
+    @field_validator("system_sha256")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not HEX_PREFIX.match(value):
+            raise ValueError("system_sha256 must be hex (a full sha256 or a prefix of it)")
+        return value or None
+
+    @model_validator(mode="after")
+    def _window(self) -> CallsQuery:
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise ValueError("until must be after since")
+        return self
+
+    def to_store(self) -> CallQuery:
+        fields = self.model_dump()
+        fields["trace_id"] = (self.trace_id or "").lower() or None
+        return CallQuery(**fields)
 
 
-async def list_calls(request: web.Request) -> web.Response:
-    query = query_of(request)
-    items, total = await run_blocking(calls_of(request).list_calls, query)
+@routes.get(
+    "/api/v1/calls",
+    operation_id="listCalls",
+    summary="Recent model calls, newest first",
+    query=CallsQuery,
+    response=ANY_LIST,
+    paginated=True,
+    errors=(503,),
+)
+async def list_calls(request: web.Request, query: CallsQuery) -> web.Response:
+    items, total = await run_blocking(calls_of(request).list_calls, query.to_store())
     return paged(request, items, total, query.limit, query.offset)
+
+
+@routes.get(
+    "/api/v1/calls/facets",
+    operation_id="getCallFacets",
+    summary="The values each calls filter can take, and how many calls are stored",
+    response=ANY_OBJECT,
+    errors=(503,),
+)
+async def call_facets(request: web.Request) -> web.Response:
+    calls = calls_of(request)
+    body = await run_blocking(lambda: {**calls.facets(), "stored": calls.counts()})
+    return json_response(body)
 
 
 def _call_detail(calls: CallStore, store: Any, trace_id: str, span_id: str, template: str | None) -> Any:
@@ -117,6 +145,13 @@ def _call_detail(calls: CallStore, store: Any, trace_id: str, span_id: str, temp
     return call
 
 
+@routes.get(
+    "/api/v1/calls/{id}",
+    operation_id="getCall",
+    summary="One call (<trace_id>:<span_id>) with its findings, incidents and a link to the trace",
+    response=ANY_OBJECT,
+    errors=(400, 404, 503),
+)
 async def get_call(request: web.Request) -> web.Response:
     trace_id, span_id = parse_call_id(request.match_info["id"])
     template = request.app[DAEMON_KEY].settings.web.trace_url_template
@@ -131,15 +166,3 @@ async def get_call(request: web.Request) -> web.Response:
             "calls.max_mb / calls.max_calls), so an older one is gone",
         )
     return json_response(call)
-
-
-async def call_facets(request: web.Request) -> web.Response:
-    calls = calls_of(request)
-    body = await run_blocking(lambda: {**calls.facets(), "stored": calls.counts()})
-    return json_response(body)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/calls", list_calls)
-    app.router.add_get("/api/v1/calls/facets", call_facets)
-    app.router.add_get("/api/v1/calls/{id}", get_call)

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field, field_validator
 
 from watchkeeper.core import metrics
-from watchkeeper.web.api import DAEMON_KEY, ApiError, run_blocking, store_of
+from watchkeeper.web.api import DAEMON_KEY, run_blocking, store_of
+from watchkeeper.web.endpoints import EndpointTable
 from watchkeeper.web.times import json_response
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -156,15 +158,21 @@ def registry_snapshot() -> dict[str, Any]:
 
 
 # -- store helpers -----------------------------------------------------------------------------------------
-def _window(request: web.Request) -> int:
-    raw = request.query.get("window", "3600")
-    try:
-        window = int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_request", f"window must be one of {list(WINDOWS_S)} (seconds)") from None
-    if window not in WINDOWS_S:
-        raise ApiError(400, "bad_request", f"window must be one of {list(WINDOWS_S)} (seconds)")
-    return window
+class OverviewQuery(BaseModel):
+    window: int = Field(3600, description=f"seconds, one of {list(WINDOWS_S)}")
+
+    @field_validator("window")
+    @classmethod
+    def _known(cls, value: int) -> int:
+        if value not in WINDOWS_S:
+            raise ValueError(f"window must be one of {list(WINDOWS_S)} (seconds)")
+        return value
+
+
+_UI_BODY = {"type": "object", "additionalProperties": True}
+routes = EndpointTable(tag="dashboard")
+#: The tables of this module (the server serves and documents them).
+TABLES = [routes]
 
 
 def _summary(store: Any) -> dict[str, Any]:
@@ -258,12 +266,26 @@ async def page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+@routes.get(
+    "/api/v1/ui/summary",
+    operation_id="getDashboardSummary",
+    summary="What the dashboard's first screen shows (internal to the dashboard; may change)",
+    response=_UI_BODY,
+)
 async def ui_summary(request: web.Request) -> web.Response:
     return json_response(await run_blocking(_summary, store_of(request)))
 
 
-async def ui_overview(request: web.Request) -> web.Response:
-    window = _window(request)
+@routes.get(
+    "/api/v1/ui/overview",
+    operation_id="getDashboardOverview",
+    summary="Traffic and findings per time bucket for the overview page (internal; may change)",
+    query=OverviewQuery,
+    response=_UI_BODY,
+    errors=(400,),
+)
+async def ui_overview(request: web.Request, query: OverviewQuery) -> web.Response:
+    window = query.window
     store = store_of(request)
     body = await run_blocking(_overview, store, window, request.app.get(HISTORY_KEY))
     daemon = request.app[DAEMON_KEY]
@@ -300,8 +322,6 @@ def add_routes(app: web.Application) -> None:
     for path in PAGES:
         app.router.add_get(path, page)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
-    app.router.add_get("/api/v1/ui/summary", ui_summary)
-    app.router.add_get("/api/v1/ui/overview", ui_overview)
     app[HISTORY_KEY] = CounterHistory()
     app.cleanup_ctx.append(_history_ctx)
     app.on_response_prepare.append(_security_headers)

@@ -14,22 +14,15 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from watchkeeper.alerts.feedback import VERDICTS
 from watchkeeper.alerts.store import NotFound, StoreError
 from watchkeeper.web.actor import actor_of
-from watchkeeper.web.api import (
-    DAEMON_KEY,
-    MAX_LIMIT,
-    ApiError,
-    json_body,
-    paged,
-    query_bool,
-    query_int,
-    query_time,
-    run_blocking,
-    store_of,
-)
+from watchkeeper.web.api import DAEMON_KEY, ApiError, paged, run_blocking, store_of
+from watchkeeper.web.endpoints import EndpointTable
+from watchkeeper.web.models import ANY_LIST, ANY_OBJECT, Finding, Optional, Page, TimeParam
 from watchkeeper.web.times import iso, json_response, with_iso_times
+
+routes = EndpointTable(tag="feedback")
+TABLES = [routes]
 
 
 class FeedbackRequest(BaseModel):
@@ -75,8 +68,22 @@ def _judge(
     )
 
 
-async def _feedback(request: web.Request, kind: str) -> web.Response:
-    body = await json_body(request, FeedbackRequest)
+class FeedbackFilter(BaseModel):
+    since: TimeParam = Field(None, description="verdicts given at or after this time")
+    detector: Optional(str) = None
+    verdict: Optional(Literal["false_positive", "confirmed"]) = None
+
+
+class FeedbackQuery(Page, FeedbackFilter):
+    limit: int = Field(100, ge=1, le=500, description="page size")
+    incident_id: Optional(str) = None
+
+
+class ExportQuery(FeedbackFilter):
+    history: Optional(bool) = Field(None, description="every verdict, not only each finding's latest")
+
+
+async def _feedback(request: web.Request, body: FeedbackRequest, kind: str) -> web.Response:
     by, verified = actor_of(request, body.by)
     target = request.match_info["id"]
     calls = getattr(request.app[DAEMON_KEY], "calls", None)
@@ -91,14 +98,37 @@ async def _feedback(request: web.Request, kind: str) -> web.Response:
     return json_response(result, status=201)
 
 
-async def finding_feedback(request: web.Request) -> web.Response:
-    return await _feedback(request, "finding")
+_FEEDBACK = {"body": FeedbackRequest, "response": ANY_OBJECT, "status": 201, "errors": (404, 409)}
 
 
-async def incident_feedback(request: web.Request) -> web.Response:
-    return await _feedback(request, "incident")
+@routes.post(
+    "/api/v1/findings/{id}/feedback",
+    operation_id="giveFindingFeedback",
+    summary="A verdict on a finding (a false positive resolves its incident and mutes near-duplicates)",
+    **_FEEDBACK,
+)
+async def finding_feedback(request: web.Request, body: FeedbackRequest) -> web.Response:
+    return await _feedback(request, body, "finding")
 
 
+@routes.post(
+    "/api/v1/incidents/{id}/feedback",
+    operation_id="giveIncidentFeedback",
+    summary="A verdict on every finding of an incident",
+    **_FEEDBACK,
+)
+async def incident_feedback(request: web.Request, body: FeedbackRequest) -> web.Response:
+    return await _feedback(request, body, "incident")
+
+
+@routes.get(
+    "/api/v1/findings/{id}",
+    operation_id="getFinding",
+    summary="One finding, with the id of the call it judged",
+    tags=["findings"],
+    response=Finding,
+    errors=(404,),
+)
 async def get_finding(request: web.Request) -> web.Response:
     finding = await run_blocking(store_of(request).get_finding, request.match_info["id"])
     if finding is None:
@@ -109,36 +139,43 @@ async def get_finding(request: web.Request) -> web.Response:
     return json_response(finding)
 
 
-def _verdict(request: web.Request) -> str | None:
-    verdict = request.query.get("verdict") or None
-    if verdict is not None and verdict not in VERDICTS:
-        raise ApiError(400, "bad_request", f"verdict must be one of {', '.join(VERDICTS)}")
-    return verdict
-
-
-async def list_feedback(request: web.Request) -> web.Response:
-    limit = query_int(request, "limit", 100, 1, MAX_LIMIT)
-    offset = query_int(request, "offset", 0)
+@routes.get(
+    "/api/v1/feedback",
+    operation_id="listFeedback",
+    summary="Verdicts given on findings and incidents, newest first",
+    query=FeedbackQuery,
+    response=ANY_LIST,
+    paginated=True,
+)
+async def list_feedback(request: web.Request, query: FeedbackQuery) -> web.Response:
     items, total = await run_blocking(
         store_of(request).list_feedback,
-        since=query_time(request, "since"),
-        detector=request.query.get("detector") or None,
-        verdict=_verdict(request),
-        incident_id=request.query.get("incident_id") or None,
-        limit=limit,
-        offset=offset,
+        since=query.since,
+        detector=query.detector,
+        verdict=query.verdict,
+        incident_id=query.incident_id,
+        limit=query.limit,
+        offset=query.offset,
     )
-    return paged(request, items, total, limit, offset)
+    return paged(request, items, total, query.limit, query.offset)
 
 
-async def export_feedback(request: web.Request) -> web.StreamResponse:
+@routes.get(
+    "/api/v1/feedback/export",
+    operation_id="exportFeedback",
+    summary="Labelled rows for retraining: JSON lines, one per judged finding",
+    query=ExportQuery,
+    response={"type": "string", "description": "one JSON object per line"},
+    response_content_type="application/x-ndjson",
+)
+async def export_feedback(request: web.Request, query: ExportQuery) -> web.StreamResponse:
     """JSON lines, one labelled row per judged finding (its latest verdict; `history=true` for all)."""
     rows = await run_blocking(
         store_of(request).export_rows,
-        since=query_time(request, "since"),
-        detector=request.query.get("detector") or None,
-        verdict=_verdict(request),
-        history=bool(query_bool(request, "history")),
+        since=query.since,
+        detector=query.detector,
+        verdict=query.verdict,
+        history=bool(query.history),
     )
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson; charset=utf-8"})
     response.headers["X-Total-Count"] = str(len(rows))
@@ -156,11 +193,3 @@ def export_row(row: dict[str, Any]) -> dict[str, Any]:
     out = with_iso_times(row)
     out["time"] = iso(row["time"])
     return out
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/findings/{id}", get_finding)
-    app.router.add_post("/api/v1/findings/{id}/feedback", finding_feedback)
-    app.router.add_post("/api/v1/incidents/{id}/feedback", incident_feedback)
-    app.router.add_get("/api/v1/feedback", list_feedback)
-    app.router.add_get("/api/v1/feedback/export", export_feedback)

@@ -1,356 +1,179 @@
-"""The OpenAPI 3.1 document of the REST API, served at /api/v1/openapi.json."""
+"""The OpenAPI 3.1 document, built from the endpoint tables the server serves (never kept by hand).
+
+Schemas come from the pydantic models the handlers validate with (`TypeAdapter.json_schema`): request
+models in validation mode, responses in serialization mode, every model once under
+`#/components/schemas/<Name>`. Served at /api/v1/openapi.json.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from pydantic import BaseModel, TypeAdapter
+
 from watchkeeper import __version__
+from watchkeeper.web.endpoints import Endpoint, EndpointTable, query_fields
+from watchkeeper.web.models import Error
+
+REF = "#/components/schemas/{model}"
+
+_STATUS_TEXT = {
+    400: "the request is invalid; the reason names the parameter or field",
+    401: "credentials are missing or wrong",
+    403: "refused (cross-site request)",
+    404: "no such object",
+    405: "method not allowed",
+    409: "conflict with the object's current state",
+    415: "send the body as application/json",
+    503: "the stage serving this is not running in this process",
+}
+
+SECURITY_SCHEMES = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "web.auth_token (or a named token); required when auth is configured",
+    },
+    "basicAuth": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "web.basic_auth_username / web.basic_auth_password",
+    },
+}
 
 
-def _list(ref: str, desc: str, params: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "summary": desc,
-        "parameters": [
-            *params,
-            {"$ref": "#/components/parameters/limit"},
-            {"$ref": "#/components/parameters/offset"},
-        ],
-        "responses": {
-            "200": {
-                "description": "a page; total in X-Total-Count, next page in Link",
-                "headers": {
-                    "X-Total-Count": {"schema": {"type": "integer"}},
-                    "Link": {"schema": {"type": "string"}},
-                },
-                "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": ref}}}},
+class _Schemas:
+    """Collects component schemas; the same name must always mean the same schema."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def _add(self, name: str, schema: dict[str, Any]) -> None:
+        known = self.components.get(name)
+        if known is not None and known != schema:
+            raise ValueError(f"two different schemas are both named {name!r}: rename one of the models")
+        self.components[name] = schema
+
+    def of(self, tp: Any, mode: str) -> dict[str, Any]:
+        """A schema for `tp` (a model, a type such as list[Model], or a literal JSON schema dict)."""
+        if isinstance(tp, dict):
+            return tp
+        schema = TypeAdapter(tp).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        for name, sub in schema.pop("$defs", {}).items():
+            self._add(name, sub)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            name = tp.__name__
+            self._add(name, schema)
+            return {"$ref": REF.format(model=name)}
+        return schema
+
+
+def _parameters(endpoint: Endpoint, schemas: _Schemas) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in endpoint.path_params
+    ]
+    if endpoint.query is None:
+        return params
+    model_schema = endpoint.query.model_json_schema(ref_template=REF, mode="validation")
+    for name, sub in model_schema.pop("$defs", {}).items():
+        schemas._add(name, sub)
+    properties = model_schema.get("properties", {})
+    required = set(model_schema.get("required", []))
+    for key, info, repeated in query_fields(endpoint.query):
+        prop = dict(properties.get(key, {}))
+        description = prop.pop("description", None) or info.description
+        prop.pop("title", None)
+        param: dict[str, Any] = {"name": key, "in": "query", "required": key in required, "schema": prop}
+        if description:
+            param["description"] = description
+        if repeated:
+            param["style"], param["explode"] = "form", True
+        params.append(param)
+    return params
+
+
+def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": endpoint.operation_id,
+        "summary": endpoint.summary,
+        "tags": list(endpoint.tags),
+    }
+    if endpoint.description:
+        op["description"] = endpoint.description
+    if endpoint.deprecated:
+        op["deprecated"] = True
+    params = _parameters(endpoint, schemas)
+    if params:
+        op["parameters"] = params
+    if endpoint.body is not None:
+        op["requestBody"] = {
+            "required": endpoint.body_required,
+            "content": {"application/json": {"schema": schemas.of(endpoint.body, "validation")}},
+        }
+    success: dict[str, Any] = {"description": endpoint.response_description}
+    if endpoint.response is not None:
+        success["content"] = {
+            endpoint.response_content_type: {"schema": schemas.of(endpoint.response, "serialization")}
+        }
+    if endpoint.paginated:
+        success["headers"] = {
+            "X-Total-Count": {"description": "items in all pages", "schema": {"type": "integer"}},
+            "Link": {
+                "description": '<next page URL>; rel="next" (absent on the last page)',
+                "schema": {"type": "string"},
             },
-            "400": {"$ref": "#/components/responses/Error"},
-        },
-    }
+        }
+    responses: dict[str, Any] = {str(endpoint.status): success}
+    codes = set(endpoint.errors)
+    if endpoint.query is not None or endpoint.body is not None:
+        codes.add(400)
+    if endpoint.auth:
+        codes.add(401)
+    if endpoint.method not in ("GET", "HEAD"):
+        codes.update((403, 415))
+    for code in sorted(codes):
+        responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    for code, text in endpoint.extra_responses.items():
+        responses[str(code)] = {"description": text}
+    op["responses"] = responses
+    if not endpoint.auth:
+        op["security"] = []
+    return op
 
 
-def _q(name: str, desc: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": desc,
-        "schema": schema or {"type": "string"},
-    }
-
-
-def _action(desc: str) -> dict[str, Any]:
-    return {
-        "summary": desc,
-        "parameters": [{"$ref": "#/components/parameters/id"}],
-        "requestBody": {
-            "required": False,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"by": {"type": "string"}, "comment": {"type": "string"}},
-                    }
-                }
-            },
-        },
-        "responses": {
-            "200": {
-                "description": "the incident after the change",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Incident"}}},
-            },
-            "404": {"$ref": "#/components/responses/Error"},
-            "409": {"$ref": "#/components/responses/Error"},
-        },
-    }
-
-
-def document() -> dict[str, Any]:
-    incident_props = {
-        "id": {"type": "string"},
-        "status": {"type": "string", "enum": ["triggered", "acknowledged", "resolved"]},
-        "severity": {"type": "string", "enum": ["critical", "error", "warning", "info"]},
-        "title": {"type": "string"},
-        "summary": {"type": "string"},
-        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-        "first_seen": {"type": "number"},
-        "last_seen": {"type": "number"},
-        "finding_count": {"type": "integer"},
-    }
+def document(tables: Iterable[EndpointTable], *, title: str = "Watchkeeper API") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every endpoint in `tables`."""
+    schemas = _Schemas()
+    schemas.of(Error, "serialization")
+    paths: dict[str, dict[str, Any]] = {}
+    tags: dict[str, None] = {}
+    for table in tables:
+        for endpoint in table:
+            if not endpoint.include_in_schema:
+                continue
+            paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, schemas)
+            tags.update(dict.fromkeys(endpoint.tags))
+    error_ref = {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "Watchkeeper API",
+            "title": title,
             "version": __version__,
-            "description": "Incidents raised from LLM call telemetry; lists paginate with limit/offset.",
+            "description": (
+                "Incidents raised from LLM call telemetry. Lists are JSON arrays paginated with limit/offset "
+                "(total in X-Total-Count, next page in Link). Errors are {error, reason}."
+            ),
         },
-        "paths": {
-            "/api/v1/incidents": {
-                "get": _list(
-                    "#/components/schemas/Incident",
-                    "List incidents",
-                    [
-                        _q(
-                            "status",
-                            "triggered, acknowledged, resolved, or open (= not resolved)",
-                            {"type": "string", "enum": ["triggered", "acknowledged", "resolved", "open"]},
-                        ),
-                        _q("severity", "critical, error, warning, info"),
-                        _q("app", "app (service.name)"),
-                        _q("detector", "detector name"),
-                        _q("q", "full-text search in title and labels"),
-                    ],
-                )
-            },
-            "/api/v1/incidents/{id}": {
-                "get": {
-                    "summary": "One incident with its findings timeline, evidence and notifications",
-                    "parameters": [{"$ref": "#/components/parameters/id"}],
-                    "responses": {
-                        "200": {
-                            "description": "the incident",
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/Incident"}}
-                            },
-                        },
-                        "404": {"$ref": "#/components/responses/Error"},
-                    },
-                }
-            },
-            "/api/v1/incidents/{id}/ack": {"post": _action("Acknowledge an incident")},
-            "/api/v1/incidents/{id}/resolve": {"post": _action("Resolve an incident (never reopened)")},
-            "/api/v1/findings": {
-                "get": _list(
-                    "#/components/schemas/Finding",
-                    "List findings",
-                    [
-                        _q("incident_id", "findings of one incident"),
-                        _q("detector", "detector name"),
-                        _q("since", "unix seconds", {"type": "number"}),
-                    ],
-                )
-            },
-            "/api/v1/silences": {
-                "get": {
-                    "summary": "List silences",
-                    "parameters": [
-                        _q(
-                            "state",
-                            "pending, active, expired",
-                            {"type": "string", "enum": ["pending", "active", "expired"]},
-                        )
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "silences",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "array",
-                                        "items": {"$ref": "#/components/schemas/Silence"},
-                                    }
-                                }
-                            },
-                        }
-                    },
-                },
-                "delete": {
-                    "summary": "Expire a silence (same as DELETE /api/v1/silences/{id})",
-                    "parameters": [
-                        {"name": "id", "in": "query", "required": True, "schema": {"type": "string"}}
-                    ],
-                    "responses": {
-                        "200": {"description": "the expired silence"},
-                        "404": {"$ref": "#/components/responses/Error"},
-                    },
-                },
-                "post": {
-                    "summary": "Create a silence",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/SilenceRequest"}}
-                        },
-                    },
-                    "responses": {
-                        "201": {
-                            "description": "created",
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/Silence"}}
-                            },
-                        },
-                        "400": {"$ref": "#/components/responses/Error"},
-                    },
-                },
-            },
-            "/api/v1/silences/{id}": {
-                "delete": {
-                    "summary": "Expire a silence",
-                    "parameters": [{"$ref": "#/components/parameters/id"}],
-                    "responses": {
-                        "200": {"description": "the expired silence"},
-                        "404": {"$ref": "#/components/responses/Error"},
-                    },
-                }
-            },
-            "/api/v1/deadletters": {
-                "get": {
-                    "summary": "Notifications that could not be delivered",
-                    "responses": {"200": {"description": "dead letters"}},
-                }
-            },
-            "/api/v1/deadletters/{id}/replay": {
-                "post": {
-                    "summary": "Put a dead letter back in the outbox",
-                    "parameters": [{"$ref": "#/components/parameters/id"}],
-                    "responses": {
-                        "200": {"description": "replayed"},
-                        "404": {"$ref": "#/components/responses/Error"},
-                    },
-                }
-            },
-            "/api/v1/detectors": {
-                "get": {
-                    "summary": "Installed detectors: description, pager titles, severities, evidence schema",
-                    "responses": {
-                        "200": {
-                            "description": "one entry per detector (built-in or plug-in)",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "array",
-                                        "items": {"$ref": "#/components/schemas/Detector"},
-                                    }
-                                }
-                            },
-                        }
-                    },
-                }
-            },
-            "/api/v1/detectors/{name}": {
-                "get": {
-                    "summary": "One detector's metadata",
-                    "parameters": [
-                        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "the detector",
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/Detector"}}
-                            },
-                        },
-                        "404": {"$ref": "#/components/responses/Error"},
-                    },
-                }
-            },
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness per stage",
-                    "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
-                }
-            },
-            "/metrics": {
-                "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}
-            },
-        },
+        "tags": [{"name": t} for t in tags],
+        "paths": paths,
+        "security": [{"bearerAuth": []}, {"basicAuth": []}],
         "components": {
-            "parameters": {
-                "id": {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
-                "limit": {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 500},
-                },
-                "offset": {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-            },
+            "schemas": dict(sorted(schemas.components.items())),
             "responses": {
-                "Error": {
-                    "description": "error with a reason",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                }
+                f"E{code}": {"description": text, "content": error_ref} for code, text in _STATUS_TEXT.items()
             },
-            "schemas": {
-                "Detector": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "description": {"type": "string", "description": "completes 'Watchkeeper saw ...'"},
-                        "default_severity": {
-                            "type": "string",
-                            "enum": ["critical", "error", "warning", "info"],
-                        },
-                        "severity_reason": {"type": "string"},
-                        "titles": {"type": "array", "items": {"type": "object"}},
-                        "category_severities": {"type": "array", "items": {"type": "object"}},
-                        "evidence_schema": {
-                            "type": "object",
-                            "description": "JSON Schema of Finding.evidence (x-layout: how it is shown)",
-                        },
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "reason"],
-                    "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
-                },
-                "Incident": {
-                    "type": "object",
-                    "required": [
-                        "id",
-                        "status",
-                        "severity",
-                        "title",
-                        "labels",
-                        "first_seen",
-                        "last_seen",
-                        "finding_count",
-                    ],
-                    "properties": incident_props,
-                },
-                "Finding": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "detector": {"type": "string"},
-                        "category": {"type": "string"},
-                        "severity": {"type": "string"},
-                        "score": {"type": "number"},
-                        "summary": {"type": "string"},
-                        "labels": {"type": "object"},
-                        "evidence": {"type": "object"},
-                        "time": {"type": "number"},
-                    },
-                },
-                "SilenceRequest": {
-                    "type": "object",
-                    "required": ["matchers", "created_by", "comment"],
-                    "properties": {
-                        "matchers": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "examples": [['app="chatbot"']],
-                        },
-                        "starts_at": {"type": ["number", "null"]},
-                        "ends_at": {"type": ["number", "null"]},
-                        "created_by": {"type": "string"},
-                        "comment": {"type": "string"},
-                    },
-                },
-                "Silence": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "matchers": {"type": "array", "items": {"type": "string"}},
-                        "starts_at": {"type": "number"},
-                        "ends_at": {"type": "number"},
-                        "created_by": {"type": "string"},
-                        "comment": {"type": "string"},
-                        "state": {"type": "string"},
-                    },
-                },
-            },
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }

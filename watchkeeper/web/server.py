@@ -19,11 +19,13 @@ from watchkeeper.core import metrics
 from watchkeeper.core.auth import basic_matches, bearer_matches
 from watchkeeper.web import api
 from watchkeeper.web.actor import ACTOR_KEY
-from watchkeeper.web.api import DAEMON_KEY
+from watchkeeper.web.api import DAEMON_KEY, TABLES_KEY
+from watchkeeper.web.endpoints import EndpointTable, register
+from watchkeeper.web.models import Health, Readiness
 
 log = logging.getLogger("watchkeeper.web")
 
-#: API modules beside `api` (one per concept), each with an `add_routes(app)`.
+#: API modules beside `api` (one per concept), each with `TABLES` (its EndpointTables).
 API_MODULES = (
     "watchkeeper.web.calls_api",
     "watchkeeper.web.approvals_api",
@@ -44,18 +46,15 @@ class WebServer:
             middlewares=[self._auth_middleware, api.error_middleware], client_max_size=1 << 20
         )
         app[DAEMON_KEY] = self.daemon
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        api.add_routes(app)
-        for extra in API_MODULES:
-            importlib.import_module(extra).add_routes(app)
-        try:
-            from watchkeeper.web import dashboard
-        except ImportError:
-            dashboard = None
-        if dashboard is not None:
-            dashboard.add_routes(app)
+        from watchkeeper.web import dashboard
+
+        tables = [*api.TABLES]
+        for module in API_MODULES:
+            tables.extend(importlib.import_module(module).TABLES)
+        tables += [*dashboard.TABLES, health_routes]
+        app[TABLES_KEY] = tables
+        register(app, tables)
+        dashboard.add_routes(app)
         return app
 
     async def start(self) -> None:
@@ -70,22 +69,6 @@ class WebServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-
-    # -- handlers ----------------------------------------------------------------------------------
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def _readyz(self, request: web.Request) -> web.Response:
-        checks = self.daemon.readiness()
-        ready = all(c.get("ready") for c in checks.values())
-        return web.json_response({"ready": ready, "stages": checks}, status=200 if ready else 503)
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        alerts = getattr(self.daemon, "alerts", None)
-        if alerts is not None:
-            await asyncio.get_running_loop().run_in_executor(None, alerts.refresh_metrics)
-        body = generate_latest(metrics.REGISTRY)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @web.middleware
     async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -132,6 +115,45 @@ class WebServer:
         ):
             return cfg.basic_auth_username
         return None
+
+
+health_routes = EndpointTable(tag="health")
+
+
+@health_routes.get(
+    "/healthz", operation_id="getHealth", summary="Liveness: the process answers", response=Health, auth=False
+)
+async def healthz(request: web.Request) -> Any:
+    return {"status": "ok"}
+
+
+@health_routes.get(
+    "/readyz",
+    operation_id="getReadiness",
+    summary="Readiness: every stage of this process can do its job (503 otherwise)",
+    response=Readiness,
+    extra_responses={503: "a stage is not ready; the body says which and why"},
+    auth=False,
+)
+async def readyz(request: web.Request) -> web.Response:
+    checks = request.app[DAEMON_KEY].readiness()
+    ready = all(c.get("ready") for c in checks.values())
+    return web.json_response({"ready": ready, "stages": checks}, status=200 if ready else 503)
+
+
+@health_routes.get(
+    "/metrics",
+    operation_id="getMetrics",
+    summary="Prometheus metrics of every stage of this process (text exposition format)",
+    response={"type": "string"},
+    response_content_type=CONTENT_TYPE_LATEST.split(";")[0],
+)
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    alerts = getattr(request.app[DAEMON_KEY], "alerts", None)
+    if alerts is not None:
+        await asyncio.get_running_loop().run_in_executor(None, alerts.refresh_metrics)
+    body = generate_latest(metrics.REGISTRY)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def _cross_site_refusal(request: web.Request) -> web.Response | None:
