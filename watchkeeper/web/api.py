@@ -113,7 +113,7 @@ async def list_incidents(request: web.Request, query: IncidentQuery) -> web.Resp
         app=query.app,
         detector=query.detector,
         q=query.q,
-        sort=query.sort,
+        sort=query.sort or "severity",
         limit=query.limit,
         offset=query.offset,
     )

@@ -40,7 +40,10 @@ TimeParam = Annotated[
     float | None,
     BeforeValidator(_query_time),
     WithJsonSchema(
-        {"type": "string", "description": "ISO 8601 with a zone (2026-12-01T11:34:26Z) or unix seconds"}
+        {
+            "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}],
+            "description": "ISO 8601 with a zone (2026-12-01T11:34:26Z) or unix seconds",
+        }
     ),
 ]
 
