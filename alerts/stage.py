@@ -13,11 +13,12 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from watchkeeper.alerts.channels.base import Channel
 from watchkeeper.alerts.clock import Clock, SystemClock
 from watchkeeper.alerts.config import AlertsConfig
-from watchkeeper.alerts.outbox import Dispatcher
+from watchkeeper.alerts.outbox import Dispatcher, incident_url
 from watchkeeper.alerts.store import IncidentStore
 from watchkeeper.core.bus.base import Bus, Consumer, Producer, Record, TopicsConfig
 from watchkeeper.core.findings import Finding
@@ -135,6 +136,7 @@ class AlertsStage:
         if self._threads:
             return
         self._stop.clear()
+        self._resume_channels()
         self.loop.start()
         for name, target in (
             ("alerts-schedule", self._schedule_loop),
@@ -143,6 +145,32 @@ class AlertsStage:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _resume_channels(self) -> None:
+        """Channels re-sending open incidents (alertmanager) pick up, after a restart, those they had sent."""
+        resumable = {
+            (name, index): channel
+            for name, chs in self.channels.items()
+            for index, channel in enumerate(chs)
+            if callable(getattr(channel, "resume", None))
+        }
+        if not resumable:
+            return
+        pending: dict[tuple[str, int], list[tuple[dict[str, Any], str]]] = {key: [] for key in resumable}
+        for incident_id in self.store.open_incident_ids():
+            detail = self.store.get_incident(incident_id)
+            if detail is None:
+                continue
+            url = incident_url(self.dashboard_url, incident_id)
+            sent = {
+                (n["receiver"], n["channel_index"])
+                for n in detail.get("notifications", [])
+                if n.get("status") == "sent" and n.get("event") != "resolve"
+            }
+            for key in sent & pending.keys():
+                pending[key].append((detail, url))
+        for key, channel in resumable.items():
+            channel.resume(pending[key])  # type: ignore[attr-defined]
 
     def _consume(self, consumer: Consumer, producer: Producer | None) -> None:
         self.poll_once(timeout_s=0.2)

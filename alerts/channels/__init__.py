@@ -6,8 +6,10 @@ alerts outbox calls `Channel.send(notification)` and decides about retries from 
 
 from __future__ import annotations
 
+from watchkeeper.alerts.channels.alertmanager import AlertmanagerChannel
 from watchkeeper.alerts.channels.base import Channel, ChannelContext, DeliveryResult, channel_plugins
 from watchkeeper.alerts.channels.config import (
+    AlertmanagerConfig,
     EmailConfig,
     OpsgenieConfig,
     PagerDutyConfig,
@@ -28,7 +30,7 @@ from watchkeeper.core.plugins import PluginError
 
 def build_channels(receiver: ReceiverConfig, *, dashboard_url: str) -> list[Channel]:
     """One Channel per configured destination, in config order (Slack, Teams, PagerDuty, Opsgenie, webhook,
-    email, console, then plug-in channels), each built by its plug-in (entry-point group
+    email, alertmanager, console, then plug-in channels), each built by its plug-in (entry-point group
     `watchkeeper.channels`). `dashboard_url` is the fallback link when a notification carries none."""
     base = f"receivers[{receiver.name}]"
     by_key = {plugin.config_key: plugin for plugin in channel_plugins().values()}
@@ -57,6 +59,8 @@ def close_channels(channels: list[Channel]) -> None:
 
 
 __all__ = [
+    "AlertmanagerChannel",
+    "AlertmanagerConfig",
     "Channel",
     "ConsoleChannel",
     "DeliveryResult",

@@ -201,6 +201,59 @@ def decode_signing_secret(secret: SecretStr, *, key: str) -> bytes:
     return key_bytes
 
 
+class AlertmanagerConfig(ChannelConfig):
+    """An existing Prometheus Alertmanager (base URL, e.g. http://alertmanager:9093): incidents as alerts.
+
+    Alertmanager resolves an alert whose `endsAt` has passed, so open incidents are re-sent every
+    `resend_interval` with `endsAt` = now + 4 x resend_interval (what Prometheus does): one lost refresh never
+    resolves an alert, a stopped Watchkeeper lets them expire.
+    """
+
+    url: str
+    resend_interval: Duration = Field(60.0, ge=1.0, description="how often open incidents are re-sent")
+    labels: dict[str, str] = Field(default_factory=dict)  # static labels added to every alert (e.g. source)
+    bearer_token: SecretStr | None = None
+    bearer_token_file: Path | None = None
+    bearer_token_env: str | None = None
+    basic_auth_username: str | None = None
+    basic_auth_password: SecretStr | None = None
+    basic_auth_password_file: Path | None = None
+    basic_auth_password_env: str | None = None
+    max_text_chars: int = Field(4000, ge=200, le=100_000, description="cap on each annotation")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _LABEL_NAME.match(name):
+                raise ValueError(
+                    f"labels: {name!r} is not an Alertmanager label name; use letters, digits and '_', "
+                    "not starting with a digit"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Any:
+        self.url = self.url.strip().rstrip("/")
+        for suffix in ("/api/v2/alerts", "/api/v2"):
+            if self.url.endswith(suffix):
+                raise ValueError(
+                    f"url: give Alertmanager's base URL ({self.url.removesuffix(suffix)}); "
+                    "/api/v2/alerts is added"
+                )
+        self._check_url(self.url, "url")
+        self.bearer_token = read_secret(self, "bearer_token", required=False)
+        self.basic_auth_password = read_secret(self, "basic_auth_password", required=False)
+        if self.bearer_token is not None and (self.basic_auth_username or self.basic_auth_password):
+            raise ValueError("bearer_token and basic_auth_* are both set; Alertmanager takes one of them")
+        if bool(self.basic_auth_username) != (self.basic_auth_password is not None):
+            raise ValueError("basic auth needs both basic_auth_username and basic_auth_password(_file/_env)")
+        return self
+
+
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
@@ -272,6 +325,7 @@ class ReceiverConfig(_Strict):
     opsgenie_configs: list[OpsgenieConfig] = Field(default_factory=list)
     webhook_configs: list[WebhookConfig] = Field(default_factory=list)
     email_configs: list[EmailConfig] = Field(default_factory=list)
+    alertmanager_configs: list[AlertmanagerConfig] = Field(default_factory=list)
     console: bool = False
     max_elapsed_time: Duration | None = Field(
         None, gt=0, description="retry budget of this receiver's notifications (default alerts.outbox's)"
