@@ -18,7 +18,12 @@ from tests.support.alertmanager import Alertmanager, requires_alertmanager
 from tests.support.alerts import alerts_config, finding
 from tests.support.daemon import wait_until
 from tests.support.receivers import Receiver, WebhookReceiver
-from watchkeeper.alerts.channels.alertmanager import AlertmanagerChannel, alert_body, label_name
+from watchkeeper.alerts.channels.alertmanager import (
+    AlertmanagerChannel,
+    alert_body,
+    fingerprint,
+    label_name,
+)
 from watchkeeper.alerts.channels.config import AlertmanagerConfig
 from watchkeeper.alerts.model import Event, Incident, Notification, Status
 from watchkeeper.alerts.stage import AlertsStage
@@ -129,6 +134,7 @@ def test_alertmanager_receives_groups_refreshes_and_resolves(
         assert chatbot["annotations"]["description"] == detail["summary"]
         assert chatbot["annotations"]["runbook_url"] == "https://runbooks.example/safety"
         assert chatbot["status"]["state"] == "active"
+        assert chatbot["fingerprint"] == fingerprint(chatbot["labels"])  # the v2 API reports the same id
         assert by_app["billing"]["labels"]["alertname"] == "leakage"
 
         # Alertmanager grouped them by its own route (app, alertname) and notified its webhook receiver.

@@ -50,6 +50,21 @@ def label_name(name: str) -> str:
     return f"_{fixed}" if fixed[0].isdigit() else fixed
 
 
+_FNV_OFFSET = 14695981039346656037
+_FNV_PRIME = 1099511628211
+_MASK = (1 << 64) - 1
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Alertmanager's alert fingerprint: FNV-1a 64 of the sorted names and values, 0xff-separated (hex)."""
+    value = _FNV_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode() + b"\xff":
+                value = ((value ^ byte) * _FNV_PRIME) & _MASK
+    return f"{value:016x}"
+
+
 def alert_labels(incident: Mapping[str, Any], static: Mapping[str, str]) -> dict[str, str]:
     """The label set identifying the incident's alert (empty values dropped: Alertmanager ignores them)."""
     labels: dict[str, str] = {}

@@ -31,6 +31,7 @@ API_MODULES = (
     "watchkeeper.web.approvals_api",
     "watchkeeper.web.feedback_api",
     "watchkeeper.web.activity_api",
+    "watchkeeper.web.alertmanager_api",
 )
 
 
