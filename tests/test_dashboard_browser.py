@@ -294,6 +294,28 @@ def test_malicious_model_output_is_inert(ui: Page, daemon: Daemon, client: httpx
     assert ui.dialogs == []
 
 
+def test_bidi_overrides_in_model_output_are_shown_as_visible_tags(
+    ui: Page, daemon: Daemon, client: httpx.Client
+) -> None:
+    """U+202E makes "invoice\u202egpj.exe" read as "invoiceexe.jpg": the dashboard shows the control."""
+    app = "bidi\u202ebot"
+    spans = SpanFactory(service=app, environment="prod")
+    answer = "Mail dana.whitfield@northwind-bank.io the invoice\u202egpj.exe today."
+    assert export(daemon.intake_url, [spans.chat("You are billing.", prompt="Invoice?", answer=answer)])
+    leak = wait_until(
+        lambda: client.get("/api/v1/incidents", params={"app": app, "detector": "leakage"}).json()[0],
+        60,
+        0.2,
+        "leakage incident",
+    )
+    page = ui.goto(f"/incidents/{leak['id']}")
+    excerpt = page.wait_for_selector(".finding[open] pre.excerpt").inner_text()
+    assert "invoice\u27e8U+202E\u27e9gpj.exe" in excerpt
+    shown = page.locator("#page").inner_text()
+    assert "\u202e" not in shown and "bidi\u27e8U+202E\u27e9bot" in shown
+    assert "\u202e" not in page.title()
+
+
 def test_operational_evidence_shows_the_metric_chart(ui: Page, daemon: Daemon, client: httpx.Client) -> None:
     """A latency finding, published on the findings topic as the detectors stage does: a band chart."""
     from watchkeeper.core.findings import Finding, Severity, fingerprint

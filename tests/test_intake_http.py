@@ -505,7 +505,7 @@ def test_body_that_never_completes_gets_408(bus: Bus) -> None:
     try:
         with socket.create_connection(("127.0.0.1", running.intake.http_port), timeout=10) as sock:
             sock.sendall(
-                b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\n"
                 b"Content-Length: 100\r\n\r\n0123456789"
             )
             reply = sock.recv(65536)

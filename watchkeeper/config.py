@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from watchkeeper.alerts.config import AlertsConfig
 from watchkeeper.calls.config import CallsConfig
 from watchkeeper.collector.intake.config import IntakeConfig
+from watchkeeper.core.auth import is_loopback_address, valid_host_patterns
 from watchkeeper.core.bus.config import BusConfig
 from watchkeeper.core.configfile import ConfigError, format_validation_error, read_config_file
 from watchkeeper.detectors.config import DetectorsConfig
@@ -99,11 +100,22 @@ class WebConfig(Strict):
             raise ValueError("must be an http(s) URL, e.g. http://jaeger:16686/trace/{trace_id}")
         return value
 
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="names browsers may use to reach the dashboard and API besides localhost and IP "
+        "addresses (the public_url host is added): exact names, '.example.com' for a domain, '*' for any",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return valid_host_patterns(value)
+
     @model_validator(mode="after")
     def _auth_off_loopback(self) -> WebConfig:
         if bool(self.basic_auth_username) != bool(self.basic_auth_password):
             raise ValueError("set both web.basic_auth_username and web.basic_auth_password, or neither")
-        if self.host not in ("127.0.0.1", "localhost", "::1") and not (
+        if not is_loopback_address(self.host) and not (
             self.auth_token or self.basic_auth_username or self.api_tokens
         ):
             raise ValueError(
@@ -111,6 +123,18 @@ class WebConfig(Strict):
                 "web.basic_auth_username/web.basic_auth_password, or bind web.host to 127.0.0.1"
             )
         return self
+
+    @property
+    def host_allowlist(self) -> list[str]:
+        """`allowed_hosts` plus the host of `public_url` (the name notifications link to)."""
+        names = list(self.allowed_hosts)
+        if self.public_url:
+            from urllib.parse import urlsplit
+
+            public = urlsplit(self.public_url).hostname
+            if public:
+                names.append(public)
+        return names
 
     @property
     def base_url(self) -> str:

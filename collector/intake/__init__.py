@@ -7,6 +7,7 @@ partial success), rate-limit, publish keyed by service.name, and answer only aft
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from watchkeeper.collector.intake.config import IntakeConfig
 from watchkeeper.collector.intake.core import IntakeCore
@@ -15,6 +16,8 @@ from watchkeeper.collector.intake.http import HttpIntake
 from watchkeeper.core.bus.base import Producer, TopicsConfig
 
 __all__ = ["Intake"]
+
+log = logging.getLogger(__name__)
 
 
 class Intake:
@@ -39,6 +42,12 @@ class Intake:
             await self._core.stop()
             raise
         self._started = True
+        if not self.cfg.loopback and self.cfg.auth_token is None:
+            log.warning(
+                "intake on %s accepts spans from the network without authentication "
+                "(intake.allow_unauthenticated_network is true): make sure a firewall limits who reaches it",
+                self.cfg.host,
+            )
 
     async def stop(self) -> None:
         """Stop accepting, let requests in flight finish (their publishes included), then stop publishing."""

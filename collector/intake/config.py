@@ -11,6 +11,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from watchkeeper.core.auth import is_loopback_address, valid_host_patterns
+
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
@@ -23,6 +25,16 @@ class IntakeConfig(BaseModel):
     grpc_port: int = Field(4317, ge=0, le=65535, description="OTLP/gRPC port; 0 picks a free one")
     grpc_enabled: bool = True
     auth_token: SecretStr | None = None  # when set, requests need "Authorization: Bearer <token>"
+    allow_unauthenticated_network: bool = Field(
+        False,
+        description="accept spans from the network without a token (host not loopback, no auth_token); "
+        "only behind a firewall or network policy that limits who can reach the intake",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names a loopback intake without token answers besides localhost and IP "
+        "addresses (stops DNS-rebinding pages from posting spans)",
+    )
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="largest request body, checked again after gunzip (gzip bombs)"
     )
@@ -53,6 +65,11 @@ class IntakeConfig(BaseModel):
                 raise ValueError("must be an IP address or a host name, e.g. 127.0.0.1 or 0.0.0.0") from None
         return value
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return valid_host_patterns(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> IntakeConfig:
         # The token is checked here, not in a field validator, so an error never echoes the secret back.
@@ -63,6 +80,12 @@ class IntakeConfig(BaseModel):
             if not secret.isprintable():
                 raise ValueError("intake.auth_token holds control characters: it must fit in an HTTP header")
             self.auth_token = SecretStr(secret)  # a token read from a file often ends with a newline
+        if not self.auth_token and not self.allow_unauthenticated_network and not self.loopback:
+            raise ValueError(
+                f"intake.host is {self.host!r} (not loopback) but intake.auth_token is not set: anyone who "
+                "can reach it could send spans. Set intake.auth_token, bind intake.host to 127.0.0.1, or, "
+                "behind a firewall that limits who reaches it, set intake.allow_unauthenticated_network: true"
+            )
         if self.max_inflight_bytes < self.max_body_bytes:
             raise ValueError(
                 "intake.max_inflight_bytes must be >= intake.max_body_bytes, "
@@ -75,6 +98,15 @@ class IntakeConfig(BaseModel):
         if self.rate_limit_burst is not None and self.rate_limit_per_s is None:
             raise ValueError("intake.rate_limit_burst is set but intake.rate_limit_per_s is not: set both")
         return self
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback_address(self.host)
+
+    @property
+    def checks_host(self) -> bool:
+        """A loopback intake without token is what a DNS-rebinding page can reach: it checks Host."""
+        return self.loopback and self.auth_token is None
 
     @property
     def bucket_size(self) -> float:

@@ -17,6 +17,7 @@ class Reason(enum.Enum):
     BAD_JSON = (400, grpc.StatusCode.INVALID_ARGUMENT, "bad_json")
     EMPTY = (400, grpc.StatusCode.INVALID_ARGUMENT, "empty")
     BAD_GZIP = (400, grpc.StatusCode.INVALID_ARGUMENT, "bad_gzip")
+    BAD_HOST = (400, grpc.StatusCode.PERMISSION_DENIED, "bad_host")
     UNAUTHORIZED = (401, grpc.StatusCode.UNAUTHENTICATED, "unauthorized")
     NOT_FOUND = (404, grpc.StatusCode.UNIMPLEMENTED, "not_found")
     METHOD = (405, grpc.StatusCode.UNIMPLEMENTED, "method")

@@ -18,7 +18,7 @@ from watchkeeper.collector.intake.core import SIGNALS, IntakeCore, count_reject
 from watchkeeper.collector.intake.errors import Reason, Rejected
 from watchkeeper.collector.intake.limits import Slot
 from watchkeeper.collector.translate.otlp_json import message_to_json
-from watchkeeper.core.auth import bearer_matches
+from watchkeeper.core.auth import bearer_matches, host_allowed
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class HttpIntake:
     async def _handle(self, request: web.Request) -> web.Response:
         as_json = _wants_json(request)
         try:
+            self._check_host(request)
             if request.method != "POST":
                 raise Rejected(Reason.METHOD, f"{request.method} not allowed on {request.path}: use POST")
             self._authorize(request)
@@ -80,6 +81,18 @@ class HttpIntake:
             return _reply(200, response, as_json)
         except Rejected as rej:
             return self._error(rej, as_json)
+
+    def _check_host(self, request: web.Request) -> None:
+        """Without a token, a loopback intake is reachable by any page the user's browser opens through DNS
+        rebinding (a hostile name resolving to 127.0.0.1): such requests name that host and are refused."""
+        cfg = self.core.cfg
+        host = request.headers.get("Host")
+        if cfg.checks_host and host is not None and not host_allowed(host, cfg.allowed_hosts):
+            raise Rejected(
+                Reason.BAD_HOST,
+                f"Host {host[:100]!r} is not served here: send to localhost or an IP address, or add the "
+                "name to intake.allowed_hosts",
+            )
 
     def _authorize(self, request: web.Request) -> None:
         if self._token is None:

@@ -43,12 +43,6 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 
 
 # -- counter history ---------------------------------------------------------------------------------------
@@ -295,12 +289,6 @@ async def ui_overview(request: web.Request, query: OverviewQuery) -> web.Respons
     return json_response(body)
 
 
-async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    if not request.path.startswith("/api/") and request.path != "/metrics":
-        for key, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-
-
 async def _history_ctx(app: web.Application) -> AsyncIterator[None]:
     """Sample the call counter in the background while the server runs."""
     history = app[HISTORY_KEY]
@@ -324,4 +312,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     app[HISTORY_KEY] = CounterHistory()
     app.cleanup_ctx.append(_history_ctx)
-    app.on_response_prepare.append(_security_headers)

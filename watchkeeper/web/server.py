@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
 from watchkeeper.core import metrics
-from watchkeeper.core.auth import basic_matches, bearer_matches
+from watchkeeper.core.auth import basic_matches, bearer_matches, host_allowed
 from watchkeeper.web import api
 from watchkeeper.web.actor import ACTOR_KEY
 from watchkeeper.web.api import DAEMON_KEY, TABLES_KEY
@@ -34,17 +34,30 @@ API_MODULES = (
     "watchkeeper.web.alertmanager_api",
 )
 
+#: Every response, whatever it is: never sniffed into HTML, never framed, no referrer leaks. JSON and metrics
+#: get a policy that lets them run nothing; dashboard pages get the dashboard's own policy.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+#: Set by the auth middleware when auth is configured and the request's credentials are valid.
+AUTHENTICATED_KEY: web.RequestKey[bool] = web.RequestKey("authenticated", bool)
+
 
 class WebServer:
     def __init__(self, cfg: Any, daemon: Any) -> None:  # cfg: WebConfig, daemon: watchkeeper.app.Daemon
         self.cfg = cfg
         self.daemon = daemon
         self._runner: web.AppRunner | None = None
+        self._page_csp = DATA_CSP
         self.port: int = cfg.port
 
     def build_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self._auth_middleware, api.error_middleware], client_max_size=1 << 20
+            middlewares=[self._host_middleware, self._auth_middleware, api.error_middleware],
+            client_max_size=1 << 20,
         )
         app[DAEMON_KEY] = self.daemon
         from watchkeeper.web import dashboard
@@ -56,6 +69,8 @@ class WebServer:
         app[TABLES_KEY] = tables
         register(app, tables)
         dashboard.add_routes(app)
+        self._page_csp = dashboard.CSP
+        app.on_response_prepare.append(self._security_headers)
         return app
 
     async def start(self) -> None:
@@ -72,6 +87,26 @@ class WebServer:
             await self._runner.cleanup()
 
     @web.middleware
+    async def _host_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Serve only the names we are reached by: a DNS-rebinding page (its own name now resolving to
+        127.0.0.1) sends that name in Host, and gets nothing, neither data nor a state change."""
+        host = request.headers.get("Host")
+        if host is None or host_allowed(host, self.cfg.host_allowlist):  # no Host: not a browser
+            return await handler(request)
+        name = request.headers.get("Host", "")[:100]
+        reason = (
+            f"Host {name!r} is not served here: reach the daemon by localhost or an IP address, or add the "
+            "name to web.allowed_hosts"
+        )
+        return web.json_response({"error": "bad_host", "reason": reason}, status=400)
+
+    async def _security_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        page = not request.path.startswith("/api/") and request.path != "/metrics"
+        response.headers.setdefault("Content-Security-Policy", self._page_csp if page else DATA_CSP)
+
+    @web.middleware
     async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         # The page shell and static assets hold no data: they load freely and ask for the token when the
         # API answers 401. Data (API, metrics) always needs credentials when auth is configured.
@@ -83,6 +118,7 @@ class WebServer:
         if not self._auth_required():
             return await handler(request)
         identity = self._identify(request.headers.get("Authorization", ""))
+        request[AUTHENTICATED_KEY] = identity is not None
         if identity:  # a person proven by a personal token or basic auth: recorded as the actor
             request[ACTOR_KEY] = identity
         if not protected or identity is not None:
@@ -137,8 +173,12 @@ async def healthz(request: web.Request) -> Any:
     auth=False,
 )
 async def readyz(request: web.Request) -> web.Response:
+    """Ready or not, per stage; why not (error texts name files and hosts) only to an authenticated
+    caller: anyone else reads the details from /api/v1/status, which auth protects."""
     checks = request.app[DAEMON_KEY].readiness()
     ready = all(c.get("ready") for c in checks.values())
+    if not request.get(AUTHENTICATED_KEY, False):
+        checks = {name: {"ready": bool(c.get("ready"))} for name, c in checks.items()}
     return web.json_response({"ready": ready, "stages": checks}, status=200 if ready else 503)
 
 
@@ -164,12 +204,11 @@ def _cross_site_refusal(request: web.Request) -> web.Response | None:
     requiring JSON (or no body) and a same-origin `Origin` closes both doors; API clients send neither.
     """
     origin = request.headers.get("Origin")
-    if origin and origin != "null" and URL(origin).host_port_subcomponent != request.host:
+    if origin is not None and _origin_host(origin) != request.host.lower():
+        shown = origin[:100] if origin.isprintable() else "an unreadable origin"
         return web.json_response(
-            {"error": "forbidden", "reason": f"cross-site request from {origin} refused"}, status=403
+            {"error": "forbidden", "reason": f"cross-site request from {shown} refused"}, status=403
         )
-    if origin == "null":
-        return web.json_response({"error": "forbidden", "reason": "cross-site request refused"}, status=403)
     content_type = request.headers.get("Content-Type")
     if content_type and request.content_type != "application/json":
         return web.json_response(
@@ -177,3 +216,13 @@ def _cross_site_refusal(request: web.Request) -> web.Response | None:
             status=415,
         )
     return None
+
+
+def _origin_host(origin: str) -> str | None:
+    """`host[:port]` of an Origin header, lower-cased; None for `null` or anything that is not a URL."""
+    try:
+        url = URL(origin)
+        host = url.host_port_subcomponent if url.scheme in ("http", "https") else None
+    except (ValueError, TypeError):
+        return None
+    return host.lower() if host else None

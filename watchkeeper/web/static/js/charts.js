@@ -1,6 +1,6 @@
 // Small SVG charts drawn by hand (no third-party code to vendor or audit). Labels are text nodes only.
 
-import { fmtClock, fmtNumber, h } from "./dom.js";
+import { fmtClock, fmtNumber, h, inert } from "./dom.js";
 
 const clock = (t, bucketS) => fmtClock(t, bucketS < 10);
 
@@ -25,7 +25,7 @@ function s(tag, attrs, ...children) {
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
-    el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+    el.appendChild(child instanceof Node ? child : document.createTextNode(inert(child)));
   }
   return el;
 }

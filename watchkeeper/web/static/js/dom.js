@@ -3,6 +3,19 @@
 
 const SAFE_SCHEMES = new Set(["http:", "https:", "mailto:"]);
 
+// Bidirectional controls (embeddings and overrides U+202A-202E, isolates U+2066-2069, the direction marks)
+// make text display in another order than it is stored: "exe.txt" that reads "txt.exe", an instruction
+// hidden in reversed letters. Model output is shown with each one as a visible tag instead.
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text safe to display as is: every bidirectional control replaced by a visible ⟨U+XXXX⟩ tag. */
+export function inert(value) {
+  return String(value ?? "").replace(
+    BIDI_CONTROLS,
+    (c) => `⟨U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}⟩`,
+  );
+}
+
 /** A URL that is safe to put in href (http, https, mailto), or null. */
 export function safeUrl(value) {
   if (typeof value !== "string" || !value.trim()) return null;
@@ -27,7 +40,7 @@ export function h(tag, attrs, ...children) {
       continue;
     }
     if (key === "class") el.className = value;
-    else if (key === "text") el.textContent = String(value);
+    else if (key === "text") el.textContent = inert(value);
     else if (key === "href" || key === "src") {
       const url = key === "href" && String(value).startsWith("/") ? value : safeUrl(value);
       if (url) el.setAttribute(key, url);
@@ -35,7 +48,7 @@ export function h(tag, attrs, ...children) {
     else if (key === "style") Object.assign(el.style, value); // CSSOM: allowed by the page's CSP
     else if (key === "value") el.value = value;
     else if (value === true) el.setAttribute(key, "");
-    else el.setAttribute(key, String(value));
+    else el.setAttribute(key, inert(value));
   }
   append(el, children);
   return el;
@@ -44,7 +57,7 @@ export function h(tag, attrs, ...children) {
 export function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
-    el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+    el.appendChild(child instanceof Node ? child : document.createTextNode(inert(child)));
   }
   return el;
 }
@@ -71,7 +84,7 @@ export function link(path, ...children) {
  */
 export function highlight(text, needles) {
   const frag = document.createDocumentFragment();
-  const source = String(text ?? "");
+  const source = inert(text);
   const wanted = (needles || []).filter((n) => typeof n === "string" && n.trim().length >= 2);
   if (!wanted.length) {
     frag.appendChild(document.createTextNode(source));

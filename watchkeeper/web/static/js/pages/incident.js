@@ -4,7 +4,7 @@
 import { ApiError, get } from "../api.js";
 import { bucketTimes, stackedBars } from "../charts.js";
 import {
-  fmtDuration, fmtNumber, fmtTime, h, link, replace, safeUrl, severityPill, statusPill, timeAgo,
+  fmtDuration, fmtNumber, fmtTime, h, inert, link, replace, safeUrl, severityPill, statusPill, timeAgo,
 } from "../dom.js";
 import { detectors, renderEvidence } from "../evidence.js";
 import { kv, panel, silenceDialog, table, transitionDialog } from "../ui.js";
@@ -192,7 +192,7 @@ export function mount(root, params, ctx) {
         || (data.notifications || []).length !== (incident.notifications || []).length
         || JSON.stringify(data.notifications) !== JSON.stringify(incident.notifications);
       incident = data;
-      document.title = `${data.title} · Watchkeeper`;
+      document.title = `${inert(data.title)} · Watchkeeper`;
       if (changed) render(data);
     } catch (exc) {
       if (exc instanceof ApiError && exc.status === 404) {
