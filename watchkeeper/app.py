@@ -77,6 +77,7 @@ class Daemon:
                 f"cannot create state_dir {self.state_dir}: {exc.strerror}; "
                 "set state_dir (or WATCHKEEPER_STATE_DIR) to a writable directory"
             ) from exc
+        self._size_connection_caps()
         s = self.settings
         try:
             self.bus = make_bus(s.bus, self.state_dir)
@@ -118,6 +119,7 @@ class Daemon:
             self.detectors.start()
 
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(_quiet_accept_errors)
         self._loop_thread = threading.Thread(
             target=self._loop.run_forever, name="watchkeeper-io", daemon=True
         )
@@ -136,6 +138,25 @@ class Daemon:
                 "intake: OTLP/HTTP on http://%s:%d/v1/traces%s", s.intake.host, self.intake.http_port, grpc
             )
         log.info("dashboard and API on %s", self.web_url)
+
+    def _size_connection_caps(self) -> None:
+        """Raise the open-files limit, then keep the listeners' connection caps inside it."""
+        from watchkeeper.core.resources import fit_connection_caps, raise_open_files_limit
+
+        s = self.settings
+        caps = {"web.max_connections": s.web.max_connections}
+        if "collector" in self.stages:
+            caps["intake.max_connections (OTLP/HTTP)"] = s.intake.max_connections
+            if s.intake.grpc_enabled:
+                caps["intake.max_connections (OTLP/gRPC)"] = s.intake.max_connections
+        fitted = fit_connection_caps(caps, raise_open_files_limit())
+        if fitted == caps:
+            return
+        web_cap = fitted.pop("web.max_connections")
+        update: dict[str, Any] = {"web": s.web.model_copy(update={"max_connections": web_cap})}
+        if fitted:  # the intake's listeners share one key: the smaller fitted cap
+            update["intake"] = s.intake.model_copy(update={"max_connections": min(fitted.values())})
+        self.settings = s.model_copy(update=update)
 
     async def _start_io(self) -> None:
         from watchkeeper.web.server import WebServer
@@ -216,3 +237,13 @@ class Daemon:
         if "alerts" in self.stages and self.alerts is not None:
             checks["alerts"] = {"ready": self.alerts.healthy, "error": self.alerts.last_error}
         return checks
+
+
+def _quiet_accept_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio logs every failed accept (out of file descriptors) with a traceback, many times a second:
+    one line without it says the same (and the log filter summarizes the repeats)."""
+    exc = context.get("exception")
+    if isinstance(exc, OSError) and "accept" in str(context.get("message", "")):
+        log.error("cannot accept a connection: %s (raise LimitNOFILE or lower max_connections)", exc)
+        return
+    loop.default_exception_handler(context)

@@ -111,6 +111,12 @@ class WebConfig(Strict):
     def _hosts(cls, value: list[str]) -> list[str]:
         return valid_host_patterns(value)
 
+    max_connections: int = Field(4096, ge=1, le=1_000_000, description="open connections; beyond it: 503")
+    header_read_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="time a new connection has to send its request head"
+    )
+    idle_timeout_s: float = Field(60.0, gt=0, le=3600, description="an idle keep-alive connection is closed")
+
     @model_validator(mode="after")
     def _auth_off_loopback(self) -> WebConfig:
         if bool(self.basic_auth_username) != bool(self.basic_auth_password):

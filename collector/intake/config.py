@@ -50,6 +50,13 @@ class IntakeConfig(BaseModel):
     rate_limit_burst: int | None = Field(None, ge=1, description="bucket size; default: one second of rate")
     retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After sent with 503 (busy, bus failing)")
     read_timeout_s: float = Field(30.0, gt=0, le=3600, description="time allowed to receive one request body")
+    max_connections: int = Field(
+        4096, ge=1, le=1_000_000, description="open connections per listener (HTTP, gRPC); beyond it: 503"
+    )
+    header_read_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="time a new connection has to send its request head (HTTP/2 preface)"
+    )
+    idle_timeout_s: float = Field(60.0, gt=0, le=3600, description="an idle keep-alive connection is closed")
     publish_batch_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="concurrent requests share one publish up to this many bytes"
     )

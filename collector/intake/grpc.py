@@ -45,6 +45,11 @@ class GrpcIntake:
             options=[
                 ("grpc.max_receive_message_length", cfg.max_body_bytes),
                 ("grpc.so_reuseport", 0),
+                # The same bounds as the HTTP listener: a cap (sockets beyond it are closed at once), a
+                # deadline for the HTTP/2 preface and settings exchange, and an idle timeout.
+                ("grpc.max_allowed_incoming_connections", cfg.max_connections),
+                ("grpc.server_handshake_timeout_ms", int(cfg.header_read_timeout_s * 1000)),
+                ("grpc.max_connection_idle_ms", int(cfg.idle_timeout_s * 1000)),
             ]
         )
         handlers = [

@@ -19,6 +19,7 @@ from watchkeeper.collector.intake.errors import Reason, Rejected
 from watchkeeper.collector.intake.limits import Slot
 from watchkeeper.collector.translate.otlp_json import message_to_json
 from watchkeeper.core.auth import bearer_matches, host_allowed
+from watchkeeper.core.listener import GuardedSite, ListenerLimits, runner_options
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class HttpIntake:
         cfg = core.cfg
         self._token = cfg.auth_token.get_secret_value().encode() if cfg.auth_token else None
         self._runner: web.AppRunner | None = None
+        self._site: GuardedSite | None = None
         self.port = 0
 
     async def start(self) -> int:
@@ -42,21 +44,32 @@ class HttpIntake:
         for name in SIGNALS:
             app.router.add_route("*", f"/v1/{name}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
+        cfg = self.core.cfg
+        limits = ListenerLimits(
+            max_connections=cfg.max_connections,
+            header_read_timeout_s=cfg.header_read_timeout_s,
+            idle_timeout_s=cfg.idle_timeout_s,
+            retry_after_s=cfg.retry_after_s,
+            config_prefix="intake.",
+        )
         self._runner = web.AppRunner(
             app,
             auto_decompress=False,
             access_log=None,
             handle_signals=False,
-            shutdown_timeout=self.core.cfg.shutdown_grace_s,
+            shutdown_timeout=cfg.shutdown_grace_s,
+            **runner_options(limits),
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.core.cfg.host, self.core.cfg.http_port, reuse_address=True)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])  # the bound port, when the config said 0
+        self._site = GuardedSite(self._runner, cfg.host, cfg.http_port, limits)
+        self.port = await self._site.start()  # the bound port, when the config said 0
         return self.port
 
     async def stop(self) -> None:
         """Close the listener, then wait (up to shutdown_grace_s) for requests already being handled."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -17,6 +17,7 @@ from yarl import URL
 
 from watchkeeper.core import metrics
 from watchkeeper.core.auth import basic_matches, bearer_matches, host_allowed
+from watchkeeper.core.listener import GuardedSite, ListenerLimits, runner_options
 from watchkeeper.web import api
 from watchkeeper.web.actor import ACTOR_KEY
 from watchkeeper.web.api import DAEMON_KEY, TABLES_KEY
@@ -52,6 +53,7 @@ class WebServer:
         self.daemon = daemon
         self._runner: web.AppRunner | None = None
         self._page_csp = DATA_CSP
+        self._site: GuardedSite | None = None
         self.port: int = cfg.port
 
     def build_app(self) -> web.Application:
@@ -74,15 +76,22 @@ class WebServer:
         return app
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.build_app(), access_log=None)
+        cfg = self.cfg
+        limits = ListenerLimits(
+            max_connections=cfg.max_connections,
+            header_read_timeout_s=cfg.header_read_timeout_s,
+            idle_timeout_s=cfg.idle_timeout_s,
+            config_prefix="web.",
+        )
+        self._runner = web.AppRunner(self.build_app(), access_log=None, **runner_options(limits))
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
-        await site.start()
-        server = site._server
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        self._site = GuardedSite(self._runner, cfg.host, cfg.port, limits)
+        self.port = await self._site.start()
 
     async def stop(self) -> None:
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
         if self._runner is not None:
             await self._runner.cleanup()
 
