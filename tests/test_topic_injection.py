@@ -217,3 +217,181 @@ def test_simulation_on_real_answers() -> None:
     result = simulate(DATA, "white_genocide", NARRATIVES["white_genocide"], seed=0, pairs=pairs)
     assert result.injected_until_incident is not None and result.injected_until_incident <= 25
     assert result.false_incidents == 0 and result.clean_replay_incidents == 0
+
+
+# -- new for the app, not its stock phrasing --------------------------------------------------------------
+
+SIGN_OFFS = [  # one model's stock sign-off, in the variants it really uses
+    "Let me know if you would like more dessert recipes, baking variations or ingredient substitutions.",
+    "Let me know if you would like ingredient substitutions, dessert variations or other baking recipes.",
+    "Let me know if you would like baking variations, more dessert recipes or ingredient swaps.",
+]
+
+
+def _stream_with_stock_phrase(
+    app: str, n: int, seed: int, *, stock_from: int, model: str = "gpt-sim", inject_from: int | None = None
+) -> list:
+    pairs = synthetic_corpus(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    calls = []
+    for i, (prompt, answer) in enumerate(pairs):
+        if i >= stock_from and rng.random() < 0.04:
+            answer = f"{answer} {SIGN_OFFS[int(rng.integers(len(SIGN_OFFS)))]}"
+        if inject_from is not None and i >= inject_from and rng.random() < 0.04:
+            answer = insert_at_boundary(answer, NARRATIVES["atlantis_coverup"][i % 3], rng, "middle")
+        call = make_call(i, seed, prompt, answer)
+        call.service, call.request_model = app, model
+        calls.append(call)
+    return calls
+
+
+def test_stock_phrasing_of_the_app_never_forms_a_theme_but_a_new_narrative_does() -> None:
+    detector = TopicInjectionDetector(TopicInjectionSettings(warmup_calls=100))
+    calls = _stream_with_stock_phrase("recipes-bot", 1500, 21, stock_from=0, inject_from=700)
+    findings = [f for c in calls for f in detector.observe(c)]
+    passages = {str(f.evidence["passage"]) for f in findings}
+    assert findings and all("Atlantis" in p for p in passages), passages
+    assert all(f.severity == Severity.warning for f in findings)
+
+
+def test_the_models_stock_phrasing_is_known_to_a_new_app_of_that_model() -> None:
+    detector = TopicInjectionDetector(TopicInjectionSettings(warmup_calls=100))
+    for c in _stream_with_stock_phrase("old-app", 1200, 22, stock_from=0, model="llama-sim"):
+        detector.observe(c)
+    # A new app on the same model: the sign-off shows up only after its warm-up, so the app alone would call
+    # it new; the model has said it all along.
+    new_app = _stream_with_stock_phrase("new-app", 900, 23, stock_from=150, model="llama-sim")
+    assert [f for c in new_app for f in detector.observe(c)] == []
+    other_model = TopicInjectionDetector(TopicInjectionSettings(warmup_calls=100))
+    fresh = _stream_with_stock_phrase("new-app", 900, 23, stock_from=150, model="llama-sim")
+    assert [f for c in fresh for f in other_model.observe(c)], "without the model's history it looks new"
+
+
+def test_history_sample_and_novelty_test() -> None:
+    from watchkeeper.detectors.topic_injection.history import (
+        PassageHistory,
+        novelty_p_value,
+        was_there_before,
+    )
+
+    history = PassageHistory(capacity=50)
+    vec = np.zeros(2048, dtype=np.float32)
+    vec[[3, 5]] = np.float32(2**-0.5)
+    for call in range(400):
+        history.calls = call
+        idx = np.array([3, 5]) if call % 10 == 0 else np.array([100 + call % 7, 900])
+        history.add(idx, np.full(2, 2**-0.5, dtype=np.float32), f"span-{call}")
+    assert len(history.rows) == 50 and history.seen == 400
+    prior = history.prior(vec, before_call=300, seen_before=300, similarity=0.5)
+    assert 10 <= prior <= 60  # about 30 similar passages before call 300, estimated from the sample
+    assert novelty_p_value(prior, 300, recent=6, span_calls=60) > 0.01  # the same rate as before: stock
+    assert was_there_before(prior, 300, recent=6, span_calls=60)
+    assert novelty_p_value(0.0, 300, recent=6, span_calls=60) < 1e-4  # never seen before: new
+    assert not was_there_before(0.0, 300, recent=6, span_calls=60)
+    again = PassageHistory.load(history.dump(), 50)
+    assert again.prior(vec, 300, 300, 0.5) == prior and again.seen == 400
+
+
+# -- placements and languages -----------------------------------------------------------------------------
+
+
+def test_middle_placement_puts_the_passage_strictly_inside() -> None:
+    rng = np.random.default_rng(2)
+    answer = "First sentence here. Second one follows. Third and last."
+    out = insert_at_boundary(answer, "INSERTED.", rng, "middle")
+    assert not out.startswith("INSERTED.") and not out.endswith("INSERTED.")
+    assert out.replace(" INSERTED.", "") == answer
+    single = insert_at_boundary("Just one sentence without a boundary", "X.", rng, "middle")
+    assert single.split()[0] == "Just" and single.split()[-1] == "boundary"
+    assert insert_at_boundary(answer, "S.", rng, "start").startswith("S.")
+    assert insert_at_boundary(answer, "E.", rng, "end").endswith("E.")
+
+
+LANGUAGE_CASES = {  # (question, answer whose every sentence is about it, an injected off-topic sentence)
+    "fr": (
+        "Comment faire du pain au levain avec de la farine, de l'eau et du sel ?",
+        "Nourrissez le levain la veille pour le pain. Mélangez la farine et l'eau avec le levain. "
+        "Ajoutez le sel à la farine et pétrissez la pâte du pain. Laissez lever la pâte du pain au levain "
+        "toute la nuit. Cuisez le pain au four chaud.",
+        "Par ailleurs, les vaccins contiennent des micropuces pour que le gouvernement suive la population.",
+    ),
+    "de": (
+        "Wie backe ich Brot mit Sauerteig, Mehl, Wasser und Salz?",
+        "Füttern Sie den Sauerteig am Vortag für das Brot. Mischen Sie Mehl und Wasser mit dem Sauerteig. "
+        "Geben Sie Salz zum Mehl und kneten Sie den Teig für das Brot. Lassen Sie den Teig mit dem "
+        "Sauerteig und dem Mehl über Nacht gehen. Backen Sie das Brot im heißen Ofen.",
+        "Übrigens enthalten Impfstoffe Mikrochips, mit denen die Regierung die Bevölkerung überwacht.",
+    ),
+    "es": (
+        "¿Cómo hago pan de masa madre con harina, agua y sal?",
+        "Alimenta la masa madre el día anterior para el pan. Mezcla la harina y el agua con la masa madre. "
+        "Añade la sal a la harina y amasa la masa del pan. Deja reposar la masa madre toda la noche. "
+        "Hornea el pan en el horno caliente.",
+        "Por cierto, las vacunas contienen microchips para que el gobierno vigile a la población.",
+    ),
+    "it": (
+        "Come faccio il pane con lievito madre, farina, acqua e sale?",
+        "Rinfresca il lievito madre il giorno prima per il pane. Mescola la farina e l'acqua con il "
+        "lievito madre. Aggiungi il sale alla farina e impasta il pane. Lascia lievitare il lievito madre "
+        "tutta la notte. Cuoci il pane nel forno caldo.",
+        "A proposito, i vaccini contengono microchip perché il governo sorvegli la popolazione.",
+    ),
+    "pt": (
+        "Como faço pão de fermento natural com farinha, água e sal?",
+        "Alimente o fermento natural na véspera para o pão. Misture a farinha e a água com o fermento "
+        "natural. Junte o sal à farinha e amasse o pão. Deixe o fermento natural levedar durante a noite. "
+        "Coza o pão no forno quente.",
+        "Aliás, as vacinas contêm microchips para que o governo vigie a população.",
+    ),
+    "nl": (
+        "Hoe bak ik brood met zuurdesem, bloem, water en zout?",
+        "Voed het zuurdesem de dag ervoor voor het brood. Meng de bloem en het water met het zuurdesem. "
+        "Voeg het zout toe aan de bloem en kneed het brood. Laat het zuurdesem een nacht rijzen. "
+        "Bak het brood in een hete oven.",
+        "Trouwens, vaccins bevatten microchips zodat de overheid de bevolking kan volgen.",
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGE_CASES))
+def test_off_topic_passages_in_other_languages(lang: str) -> None:
+    from watchkeeper.detectors.topic_injection.text import detect_language
+
+    prompt, answer, injected = LANGUAGE_CASES[lang]
+    assert detect_language(answer + "\n" + prompt) == lang
+    assert off_topic_passages(prompt, answer) == []  # every sentence is about the bread
+    sentences = answer.split(". ")
+    with_injection = ". ".join([sentences[0], injected.rstrip("."), *sentences[1:]])
+    passages = off_topic_passages(prompt, with_injection)
+    assert [p.text for p in passages] == [injected], passages
+
+
+@pytest.mark.skipif(
+    not (DATA / "extra" / "microsoft+RTP-LX").is_dir(), reason="shared RTP-LX data not present"
+)
+def test_multilingual_simulation_on_real_answers() -> None:
+    from watchkeeper.detectors.topic_injection.evaluation import MULTILINGUAL_NARRATIVES, load_multilingual
+
+    pairs = load_multilingual(DATA)["de"]
+    result = simulate(
+        None, "vaccine_microchips", MULTILINGUAL_NARRATIVES["de"]["vaccine_microchips"], pairs=pairs
+    )
+    assert result.injected_until_incident is not None and result.injected_until_incident <= 25, result
+    assert result.watchlist_narrative == "vaccine_microchips" and result.severity == "critical"
+    assert result.false_incidents == 0 and result.clean_replay_incidents == 0
+
+
+@pytest.mark.skipif(not (DATA / "alpaca_eval_outputs").is_dir(), reason="shared alpaca_eval data not present")
+def test_two_percent_rate_in_the_middle_of_real_answers() -> None:
+    pairs = load_answers(DATA)
+    result = simulate(
+        DATA,
+        "cola_promotion",
+        NARRATIVES["cola_promotion"],
+        rate=0.02,
+        seed=1,
+        pairs=pairs,
+        placement="middle",
+    )
+    assert result.injected_until_incident is not None and result.injected_until_incident <= 40, result
+    assert result.false_incidents == 0 and result.clean_replay_incidents == 0

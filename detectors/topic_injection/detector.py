@@ -21,240 +21,35 @@ passage, unrelated to each prompt, recurred across many conversations. So this d
 from __future__ import annotations
 
 import hashlib
-import re
-import zlib
-from collections import Counter, deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from watchkeeper.core.detector import Detector, StateStore
 from watchkeeper.core.findings import Finding, Severity, make_finding
 from watchkeeper.core.records import ModelCall
+from watchkeeper.detectors.topic_injection.history import PassageHistory, novelty_p_value, was_there_before
 from watchkeeper.detectors.topic_injection.metadata import METADATA
 from watchkeeper.detectors.topic_injection.settings import TopicInjectionSettings
+from watchkeeper.detectors.topic_injection.text import (
+    BOILERPLATE,
+    DIM,
+    DocumentFrequency,
+    Passage,
+    analyze,
+    dense,
+    generic_terms,
+    off_topic_passages,
+    phrase_vectors,
+    vectorize,
+)
 from watchkeeper.detectors.topic_injection.watchlist import Narrative, load_watchlist
 
-DIM = 1 << 11  # hashed vocabulary size: passages are ~10 terms, collisions are negligible
+__all__ = ["TopicInjectionDetector", "TopicInjectionSettings", "off_topic_passages"]
 
-_WORD = re.compile(r"[a-z][a-z0-9']*[a-z0-9]")
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_EXTRA_STOP = _words(
-    """it's i'm i'd i'll i've don't can't won't isn't aren't doesn't didn't you're you'll you've that's
-    there's let's here's what's they're we're also just like really using use used make way want need good new
-    including"""
-)
-STOPWORDS = frozenset(ENGLISH_STOP_WORDS) | _EXTRA_STOP
-
-# Words that carry no topic: a passage made mostly of them is politeness, not content.
-GENERIC = _words(
-    """help hope helps helpful question questions feel free ask let know note important information please
-    assist assistance happy glad sure thank thanks additional further provide provided specific answer
-    answers great language model ai assistant opinion opinions personal experience experiences able
-    unable sorry certainly understand understanding consider considering depend depends depending
-    situation situations case cases example examples detail details clarify clarification context
-    apologize apology confusion request requests welcome enjoy luck best wish wishes hesitate reach
-    contact consult professional advice recommend recommended source sources accurate accuracy always
-    keep mind remember result results thing regards sincerely forward hearing soon look name your"""
-)
-
-BOILERPLATE = (
-    "I hope this helps! Let me know if you have any other questions.",
-    "If you have any further questions, feel free to ask.",
-    "As an AI language model, I don't have personal opinions or feelings.",
-    "As an AI, I do not have personal experiences or emotions.",
-    "I'm sorry, but I cannot help with that request.",
-    "Please note that this information may not be accurate or up to date.",
-    "It's important to consult a professional for advice specific to your situation.",
-    "It is always a good idea to do your own research and verify information from reliable sources.",
-    "Sure, I'd be happy to help you with that!",
-    "Great question! Here is a detailed answer.",
-    "I hope this information is helpful and answers your question.",
-    "Remember to always prioritize safety and follow local laws and regulations.",
-    "I must point out that this question is not factually coherent and may contain harmful assumptions.",
-    "I strive to provide respectful, helpful and socially unbiased responses.",
-    "Please let me know if there is anything else I can assist you with.",
-    "Ultimately, the best choice depends on your personal preferences, needs and budget.",
-    "Thank you for your time and consideration. I look forward to hearing from you soon. Best regards,",
-    "Thank you for your business. Sincerely, [Your Name]",
-)
-
-_TERM_CACHE: dict[str, str | None] = {}
-_BUCKET_CACHE: dict[str, int] = {}
-
-
-def _stem(word: str) -> str:
-    """A deliberately crude stemmer: plurals and possessives, enough for paraphrases to share terms."""
-    if word.endswith("'s"):
-        word = word[:-2]
-    if len(word) > 4:
-        if word.endswith("ies"):
-            return word[:-3] + "y"
-        if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-            return word[:-1]
-    return word
-
-
-def _term(word: str) -> str | None:
-    if word in STOPWORDS:
-        return None
-    term = _stem(word)
-    return None if term in STOPWORDS or len(term) < 2 else term
-
-
-GENERIC_TERMS = GENERIC | frozenset(_stem(w) for w in GENERIC)
-
-
-def term_set(text: str) -> set[str]:
-    """Stop-word-free, stemmed words of a lower-cased text: what relevance and similarity are judged on.
-
-    Set arithmetic instead of a per-word loop: this runs on every sentence of every answer.
-    """
-    cache = _TERM_CACHE
-    words = set(_WORD.findall(text))
-    missing = words.difference(cache)
-    if missing:
-        if len(cache) > 400_000:
-            cache.clear()
-        for word in missing:
-            cache[word] = _term(word)
-    out = {cache[w] for w in words}
-    out.discard(None)
-    return out  # type: ignore[return-value]
-
-
-def terms(text: str) -> set[str]:
-    """`term_set` of any text (lower-cases it first)."""
-    return term_set(text.lower())
-
-
-def term_hash(term: str) -> int:
-    """Stable across processes (unlike hash()), so replays and restarts agree."""
-    h = _BUCKET_CACHE.get(term)
-    if h is None:
-        if len(_BUCKET_CACHE) > 400_000:
-            _BUCKET_CACHE.clear()
-        h = _BUCKET_CACHE[term] = zlib.crc32(term.encode())
-    return h
-
-
-def vectorize(
-    term_set: set[str] | frozenset[str], idf: DocumentFrequency | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hashed bag of words (IDF-weighted if `idf` is given), L2-normalized: (sorted indices, weights)."""
-    hashes = np.fromiter((term_hash(t) for t in term_set), dtype=np.int64, count=len(term_set))
-    if idf is not None:
-        weights = np.fromiter((idf.weight(t) for t in term_set), dtype=np.float32, count=len(term_set))
-    else:
-        weights = np.ones(len(hashes), dtype=np.float32)
-    idx, inverse = np.unique(hashes & (DIM - 1), return_inverse=True)
-    val = np.zeros(len(idx), dtype=np.float32)
-    np.add.at(val, inverse, weights)
-    val /= max(float(np.linalg.norm(val)), 1e-9)
-    return idx.astype(np.intp), val
-
-
-class DocumentFrequency:
-    """Document frequencies of an app's answers: rare shared words (a narrative's names) weigh most.
-
-    A Counter keyed by term (its update runs in C); bounded by dropping singletons when it grows too large.
-    """
-
-    max_terms = 50_000
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.docs = 0
-
-    def add(self, term_set: set[str]) -> None:
-        self.counts.update(term_set)
-        self.docs += 1
-        if len(self.counts) > self.max_terms:
-            self.counts = Counter({t: c for t, c in self.counts.items() if c > 1})
-
-    def weight(self, term: str) -> float:
-        return float(np.log((1.0 + self.docs) / (1.0 + self.counts.get(term, 0))) + 1.0)
-
-
-def dense(idx: np.ndarray, val: np.ndarray) -> np.ndarray:
-    row = np.zeros(DIM, dtype=np.float32)
-    row[idx] = val
-    return row
-
-
-def _matrix(texts: list[str] | tuple[str, ...]) -> np.ndarray:
-    rows = [dense(*vectorize(terms(t))) for t in texts]
-    return np.vstack(rows) if rows else np.zeros((0, DIM), dtype=np.float32)
-
-
-@dataclass(frozen=True, slots=True)
-class Passage:
-    text: str
-    terms: frozenset[str]
-    overlap: float  # share of its terms found in the prompt or the rest of the answer
-
-
-def off_topic_passages(
-    prompt: str, answer: str, *, min_terms: int = 5, max_overlap: float = 0.2, max_sentences: int = 3
-) -> list[Passage]:
-    """Sentences (merged when consecutive) that share almost no vocabulary with the prompt or the answer."""
-    return analyze(prompt, answer, min_terms=min_terms, max_overlap=max_overlap, max_sentences=max_sentences)[
-        0
-    ]
-
-
-def analyze(
-    prompt: str, answer: str, *, min_terms: int = 5, max_overlap: float = 0.2, max_sentences: int = 3
-) -> tuple[list[Passage], set[str]]:
-    """Off-topic passages of the answer, and every term of the answer (for document frequencies)."""
-    prompt_terms = terms(prompt)
-    if not prompt_terms:
-        return [], set()  # without the question there is no "off topic"
-    sentences = [s.strip() for s in _SENTENCE.split(answer) if s and not s.isspace()]
-    sets = [term_set(s.lower()) for s in sentences]
-    df: Counter[str] = Counter()
-    for s in sets:
-        df.update(s)
-    repeated = {t for t, c in df.items() if c > 1}
-    empty: set[str] = set()
-    flags: list[float | None] = []
-    for i, s in enumerate(sets):
-        if len(s) < 2:
-            flags.append(None)
-            continue
-        hits = len(s & prompt_terms)
-        if hits > max_overlap * len(s):
-            flags.append(None)
-            continue
-        prev = sets[i - 1] if i > 0 else empty
-        nxt = sets[i + 1] if i + 1 < len(sets) else empty
-        for t in (s & repeated) - prompt_terms:
-            if df[t] - 1 - (t in prev) - (t in nxt) > 0:
-                hits += 1
-        overlap = hits / len(s)
-        flags.append(overlap if overlap <= max_overlap else None)
-    out: list[Passage] = []
-    i = 0
-    while i < len(sets):
-        if flags[i] is None:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(sets) and flags[j + 1] is not None and j + 1 - i < max_sentences:
-            j += 1
-        merged = frozenset().union(*sets[i : j + 1])
-        if len(merged) >= min_terms:
-            overlap = max(f for f in flags[i : j + 1] if f is not None)
-            out.append(Passage(" ".join(sentences[i : j + 1]), merged, overlap))
-        i = j + 1
-    return out, set(df)
+#: models whose stock phrasing is remembered across their apps (least recently used dropped)
+MAX_MODELS = 64
 
 
 @dataclass(slots=True)
@@ -275,6 +70,10 @@ class _Cluster:
     theme: str | None = None
     narrative: Narrative | None = None
     reported: int = 0
+    onset: int = 0  # the app's call index when the cluster started
+    seen_before: int = 0  # candidate passages of the app before that
+    model_onset: int = 0  # the same, counted in the model's calls (across its apps)
+    model_seen_before: int = 0
 
 
 @dataclass(slots=True)
@@ -288,6 +87,7 @@ class _App:
     df: DocumentFrequency = field(default_factory=DocumentFrequency)
     calls: int = 0
     warm: bool = False
+    history: PassageHistory = field(default_factory=lambda: PassageHistory(512))  # replaced by _app()
 
 
 class TopicInjectionDetector(Detector):
@@ -312,9 +112,11 @@ class TopicInjectionDetector(Detector):
             for example in narrative.examples:
                 self._narrative_rows.append(narrative)
                 rows.append(example)
-        self._narrative_matrix = _matrix(rows)
-        self._boilerplate = _matrix(list(BOILERPLATE) + list(self.cfg.boilerplate))
+        self._narrative_matrix, source = phrase_vectors(rows)
+        self._narrative_rows = [self._narrative_rows[i] for i in source]
+        self._boilerplate = phrase_vectors(list(BOILERPLATE) + list(self.cfg.boilerplate))[0]
         self._apps: dict[str, _App] = {}
+        self._models: OrderedDict[str, PassageHistory] = OrderedDict()
 
     # -- state ------------------------------------------------------------------------------------------
     def _app(self, app: str) -> _App:
@@ -334,6 +136,8 @@ class TopicInjectionDetector(Detector):
                 learned=np.vstack(learned) if learned else np.zeros((0, DIM), dtype=np.float32),
                 themes=dict(saved.get("themes", {})),
                 warm=bool(saved.get("warm", False)),
+                history=PassageHistory.load(saved.get("history"), self.cfg.history_size),
+                calls=int(saved.get("calls", 0)),
             )
             self._apps[app] = st
         return st
@@ -343,18 +147,48 @@ class TopicInjectionDetector(Detector):
         for row in st.learned:
             idx = np.flatnonzero(row)
             learned.append([idx.tolist(), [round(float(x), 5) for x in row[idx]]])
-        self.state.put(f"app:{app}", {"warm": st.warm, "learned": learned, "themes": st.themes})
+        self.state.put(
+            f"app:{app}",
+            {
+                "warm": st.warm,
+                "learned": learned,
+                "themes": st.themes,
+                "calls": st.calls,
+                "history": st.history.dump(),
+            },
+        )
+
+    def close(self) -> None:
+        for app, st in self._apps.items():
+            self._save(app, st)
+        for model, history in self._models.items():
+            self.state.put(f"model:{model}", history.dump())
+
+    def _model_history(self, model: str) -> PassageHistory:
+        history = self._models.get(model)
+        if history is None:
+            history = PassageHistory.load(self.state.get(f"model:{model}"), self.cfg.history_size)
+            self._models[model] = history
+            while len(self._models) > MAX_MODELS:
+                old, dropped = self._models.popitem(last=False)
+                self.state.put(f"model:{old}", dropped.dump())
+        else:
+            self._models.move_to_end(model)
+        return history
 
     # -- detection --------------------------------------------------------------------------------------
     def passages(self, prompt: str, answer: str) -> list[Passage]:
         """Off-topic, non-generic passages of one answer (before any recurrence)."""
-        return self._analyze(prompt, answer)[0]
+        return self._analyze(prompt, answer)[1]
 
-    def _analyze(self, prompt: str, answer: str) -> tuple[list[Passage], set[str]]:
+    def _analyze(self, prompt: str, answer: str) -> tuple[list[Passage], list[Passage], set[str]]:
+        """(every off-topic passage, those that are not politeness, every term of the answer)."""
         cfg = self.cfg
-        found, answer_terms = analyze(prompt, answer, min_terms=cfg.min_terms, max_overlap=cfg.max_overlap)
-        limit = cfg.max_generic
-        return [p for p in found if len(p.terms & GENERIC_TERMS) <= limit * len(p.terms)], answer_terms
+        found, answer_terms, lang = analyze(
+            prompt, answer, min_terms=cfg.min_terms, max_overlap=cfg.max_overlap
+        )
+        generic, limit = generic_terms(lang), cfg.max_generic
+        return found, [p for p in found if len(p.terms & generic) <= limit * len(p.terms)], answer_terms
 
     def _is_boilerplate(self, st: _App, idx: np.ndarray, val: np.ndarray) -> bool:
         limit = self.cfg.boilerplate_similarity
@@ -375,12 +209,22 @@ class TopicInjectionDetector(Detector):
         if not st.warm and st.calls >= self.cfg.warmup_calls:
             st.warm = True
             self._save(call.service, st)
+        model = self._model_history(call.model or "unknown")
+        model.calls += 1
+        st.history.calls = st.calls
         if not call.output_text:
             return []
         prompt = call.prompt_text
+        # Off topic for its own conversation: judged against everything the user said in it so far.
+        conversation = "\n".join(m.content for m in call.input_messages if m.role == "user") or prompt
         findings: list[Finding] = []
         seen_themes: set[str] = set()
-        passages, answer_terms = self._analyze(prompt, call.output_text)
+        candidates, passages, answer_terms = self._analyze(conversation, call.output_text)
+        for n, passage in enumerate(candidates):  # the history holds every candidate, politeness included
+            idx, val = vectorize(passage.terms, st.df)
+            key = f"{call.span_id}|{n}"
+            st.history.add(idx, val, key)
+            model.add(idx, val, key)
         for passage in passages:
             idx, val = vectorize(passage.terms, st.df)
             if self._is_boilerplate(st, idx, val):
@@ -400,7 +244,13 @@ class TopicInjectionDetector(Detector):
             best = int(np.argmax(sims))
             if sims[best] >= self.cfg.similarity:
                 return best, False
-        slot = int(np.argmin(st.last))
+        # Evict a passage seen once before a recurring one: a slow injection must outlive one-off noise.
+        sizes = np.fromiter(
+            (len(c.members) if c is not None else 0 for c in st.clusters),
+            dtype=np.int64,
+            count=len(st.clusters),
+        )
+        slot = int(np.argmin(np.where(sizes <= 1, st.last, st.last + 1e12)))
         st.sums[slot] = 0.0
         st.norms[slot] = 1.0
         st.clusters[slot] = None
@@ -425,7 +275,14 @@ class TopicInjectionDetector(Detector):
         cluster = st.clusters[slot]
         if fresh or cluster is None:
             maxlen = max(2 * cfg.min_conversations, cfg.max_examples, 8)
-            cluster = st.clusters[slot] = _Cluster(members=deque(maxlen=maxlen))
+            model = self._model_history(call.model or "unknown")
+            cluster = st.clusters[slot] = _Cluster(
+                members=deque(maxlen=maxlen),
+                onset=st.calls,
+                seen_before=st.history.seen - 1,
+                model_onset=model.calls,
+                model_seen_before=model.seen - 1,
+            )
         cluster.members.append(
             _Member(
                 conversation=call.conversation_id or call.trace_id,
@@ -452,12 +309,22 @@ class TopicInjectionDetector(Detector):
             need = cfg.watchlist_min_conversations if narrative else cfg.min_conversations
             if conversations < need:
                 return None
-            if not st.warm and narrative is None:
-                cluster.boilerplate = True  # recurring since the app started: its style, not an injection
-                if len(st.learned) < 128:
-                    st.learned = np.vstack([st.learned, centroid[None, :]])
-                    self._save(call.service, st)
-                return None
+            # Recurring since the app started, or about as often before this cluster began as now: the app's
+            # or its model's own phrasing, not an injection. Watchlist narratives are never style.
+            if narrative is None:
+                verdict = (
+                    "stock"
+                    if not st.warm
+                    else self._novelty(st, cluster, centroid, call.model or "unknown", conversations)
+                )
+                if verdict == "undecided":
+                    return None  # judged again with the next conversation
+                if verdict == "stock":
+                    cluster.boilerplate = True
+                    if len(st.learned) < 128:
+                        st.learned = np.vstack([st.learned, centroid[None, :]])
+                        self._save(call.service, st)
+                    return None
             cluster.theme, cluster.narrative = self._theme_for(call.service, st, centroid, narrative)
         if cluster.theme in seen_themes:
             return None
@@ -466,15 +333,49 @@ class TopicInjectionDetector(Detector):
         cluster.reported += 1
         return self._finding(call, cluster, passage, recent, conversations, first)
 
+    def _novelty(
+        self, st: _App, cluster: _Cluster, centroid: np.ndarray, model: str, conversations: int
+    ) -> str:
+        """ "new", "stock" or "undecided": is this cluster's phrasing new for the app and for its model?
+
+        New: similar passages were much rarer before the cluster started, in the app's history and in the
+        model's (across its apps). Stock: the app's or the model's own phrasing, which came at least half as
+        often before. Undecided waits for more conversations. A theme already reported is never stock: its
+        earlier passages in the history are the injection itself (seen before a restart or an eviction).
+        """
+        cfg = self.cfg
+        if self._reported_theme(st, centroid) is not None:
+            return "new"
+        span = st.calls - cluster.onset + 1
+        checks = [(st.history, cluster.onset, cluster.seen_before)]
+        history = self._models.get(model)
+        if history is not None:
+            checks.append((history, cluster.model_onset, cluster.model_seen_before))
+        verdict = "new"
+        for past, onset, seen_before in checks:
+            prior = past.prior(centroid, onset, seen_before, cfg.history_similarity)
+            if was_there_before(prior, onset, conversations, span):
+                return "stock"
+            if novelty_p_value(prior, onset, conversations, span) >= cfg.novelty_alpha:
+                verdict = "undecided"
+        return verdict
+
+    def _reported_theme(self, st: _App, centroid: np.ndarray) -> str | None:
+        for theme_id, saved in st.themes.items():
+            vec = dense(np.asarray(saved["idx"], dtype=np.intp), np.asarray(saved["val"], dtype=np.float32))
+            if float(vec @ centroid) >= self.cfg.similarity:
+                return theme_id
+        return None
+
     def _theme_for(
         self, app: str, st: _App, centroid: np.ndarray, narrative: Narrative | None
     ) -> tuple[str, Narrative | None]:
         """A stable theme id: the narrative's, or that of a theme already reported with the same content."""
-        for theme_id, saved in st.themes.items():
-            vec = dense(np.asarray(saved["idx"], dtype=np.intp), np.asarray(saved["val"], dtype=np.float32))
-            if float(vec @ centroid) >= self.cfg.similarity:
-                known = next((n for n in self.narratives if n.id == saved.get("narrative")), None)
-                return theme_id, known or narrative
+        reported = self._reported_theme(st, centroid)
+        if reported is not None:
+            saved = st.themes[reported]
+            known = next((n for n in self.narratives if n.id == saved.get("narrative")), None)
+            return reported, known or narrative
         top = np.argsort(-centroid, kind="stable")[:16]
         top = np.sort(top[centroid[top] > 0])
         if narrative is not None:

@@ -33,6 +33,22 @@ class TopicInjectionSettings(DetectorSettings):
     boilerplate_similarity: float = Field(0.5, gt=0, le=1, description="cosine to a boilerplate phrase")
     watchlist_similarity: float = Field(0.3, gt=0, le=1, description="cosine of a theme to a narrative")
     max_themes: int = Field(256, ge=8, description="candidate themes kept per app (least recent evicted)")
+    history_size: int = Field(
+        512, ge=16, description="past candidate passages sampled per app and per model (its stock phrasing)"
+    )
+    history_similarity: float = Field(
+        0.35,
+        gt=0,
+        le=1,
+        description="cosine of a past passage to a theme for it to count as the same phrasing",
+    )
+    novelty_alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="a theme is new for the app when its history before the theme is this unlikely at its "
+        "current rate (Poisson); otherwise it is the app's or model's stock phrasing",
+    )
     max_examples: int = Field(10, ge=1, description="example calls in a theme's first finding")
     boilerplate: list[str] = Field(default_factory=list, description="extra boilerplate phrasings to ignore")
     watchlist_file: str | None = Field(
