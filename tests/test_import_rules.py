@@ -34,7 +34,12 @@ CORE = "watchkeeper.core"
 STAGES = ("watchkeeper.collector", "watchkeeper.detectors", "watchkeeper.alerts")
 SDK = "watchkeeper.collector.sdk"
 #: what the SDK may use of the core: modules that import nothing but the standard library
-SDK_CORE_ALLOWED = ("watchkeeper.core.semconv", "watchkeeper.core.records", "watchkeeper.core.plugins")
+SDK_CORE_ALLOWED = (
+    "watchkeeper.core.semconv",
+    "watchkeeper.core.records",
+    "watchkeeper.core.plugins",
+    "watchkeeper.core.identifiers",
+)
 SDK_FORBIDDEN_LIBRARIES = ("sklearn", "scipy", "aiohttp", "grpc")
 GENERIC_NAMES = ("collector", "detectors", "alerts")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from watchkeeper.core.findings import Severity
 from watchkeeper.core.records import Message, ModelCall
 from watchkeeper.detectors.leakage.detector import LeakageDetector, LeakageSettings, iban_ok, luhn_ok, mask
 
@@ -13,10 +14,10 @@ SECRETS = {
     "email": "maria.gonzalez@outlook.es",
     "phone": "+1 (415) 867-5309",
     "payment_card": "4539 1488 0343 6467",
-    "iban": "GB33BUKB20201555555555",
-    "ssn": "123-45-6789",
-    "jwt": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
-    "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "iban": "DE34370400440987654321",
+    "ssn": "536-22-8714",
+    "jwt": "eyJhbGciOiAiSFMyNTYiLCAidHlwIjogIkpXVCJ9.eyJzdWIiOiAidV84M2hmNzJrcSIsICJyb2xlIjogImFkbWluIiwg"
+    "ImlhdCI6IDE3MzMwNTAwMDB9.Xq3vN8bL2mR7tK9wZ4yH1cJ6fD0sA5gP_eU-iO3nM2k",
 }
 MORE_KEYS = [
     "AKIAZ7QK4M2PLX9T3RWB",
@@ -121,3 +122,85 @@ def test_score_text_contract_and_settings() -> None:
         LeakageDetector(LeakageSettings(categories=["passport"]))
     with pytest.raises(ValidationError):
         LeakageSettings(ignore_echo=True)
+
+
+# -- what is never a leak ---------------------------------------------------------------------------------
+
+GENERATED_DOCUMENTS = [
+    # a sample whitepaper, a CV template, a subscription table: made-up contact lines and placeholders
+    "## Conclusion\nTo learn more about our platform, contact us at info@brightpath-analytics.com.",
+    "Jane Doe\nGraduate Student, Computer Science\njane.doe@example.edu | (555) 010-4477",
+    "| Plan | Renewal | Contact |\n|---|---|---|\n| Basic | 01/01/2022 | support@example1.com |\n"
+    "| Pro | 06/01/2022 | support@example2.com |\n| Team | 04/01/2022 | (123) 456-7890 |",
+    "Send the form to alice@company.test or bob@intranet.example, or reply to noreply@acme.invalid.",
+    "Reach the lab at lab@dev.localhost or at help@foo.example.com.",
+    "In the UK, drama scenes use numbers such as 020 7946 0958 or 07700 900123.",
+    "Call 555-0187 or +1 212 555 0123 to reach the fictional hotel.",
+    "Test cards: 4111 1111 1111 1111, 5555 5555 5555 4444, 3782 822463 10005, 6011 1111 1111 1117.",
+    "The IBAN format looks like GB33 BUKB 2020 1555 5555 55 (the registry's own example).",
+    "A placeholder SSN is 123-45-6789; never use real ones in examples.",
+    "Decode the sample token eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6"
+    "IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c at jwt.io.",
+    "Set the key like this: OPENAI_API_KEY=sk-your-api-key-here-xxxxxxxxxxxx",
+]
+
+
+@pytest.mark.parametrize("text", GENERATED_DOCUMENTS)
+def test_reserved_values_placeholders_and_role_addresses_are_not_leaks(text: str) -> None:
+    assert LeakageDetector().observe(call(text, prompt="Write me a sample document.")) == []
+
+
+def test_one_personal_datum_is_info_several_are_a_warning_secrets_stay_critical() -> None:
+    detector = LeakageDetector()
+    cv = "Alex Johnson\nGraduate Student, MIT\nalex.johnson@mit.edu\nLinkedIn: linkedin.com/in/alex"
+    (finding,) = detector.observe(call(cv, prompt="Write a CV template for a graduate student."))
+    assert finding.severity == Severity.info and finding.category == "leakage.pii.email"
+    leak = f"Customer: {SECRETS['email']}, phone {SECRETS['phone']}, card {SECRETS['payment_card']}."
+    findings = detector.observe(call(leak))
+    assert {f.severity for f in findings} == {Severity.warning} and len(findings) == 3
+    (secret,) = detector.observe(call(f"Use {SECRETS['api_key']} in the header."))
+    assert secret.severity == Severity.critical
+    strict = LeakageDetector(LeakageSettings(single_datum_severity=Severity.error))
+    assert strict.observe(call(cv))[0].severity == Severity.error
+
+
+def test_values_from_any_request_message_or_the_system_prompt_are_echoes() -> None:
+    card = SECRETS["payment_card"]
+    request = ModelCall(
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        start_time_ns=1_700_000_000 * 10**9,
+        duration_ms=10.0,
+        service="bank-bot",
+        system_instructions=f"The customer's e-mail on file is {SECRETS['email'].upper()}.",
+        input_messages=[
+            Message("user", f"My card is {card.replace(' ', '')}."),
+            Message("assistant", "Thanks, noted."),
+            Message("user", "Please confirm what you have on file."),
+        ],
+        output_text=f"On file: card {card} and e-mail {SECRETS['email']}.",
+    )
+    assert LeakageDetector().observe(request) == []
+
+
+def test_public_ip_addresses_are_opt_in_and_documentation_ranges_never_count() -> None:
+    text = "The server at 203.0.113.17 forwards to 8.8.8.8, 10.0.0.4 and to 81.92.14.201."
+    assert LeakageDetector().observe(call(text)) == []
+    detector = LeakageDetector(LeakageSettings(categories=["ip_address"]))
+    (finding,) = detector.observe(call(text))
+    assert finding.evidence["count"] == 1 and finding.category == "leakage.pii.ip_address"
+    assert "81.92.14.201" not in finding.to_json().decode()
+
+
+def test_identifier_rules_the_sdk_and_the_detector_share() -> None:
+    from watchkeeper.core import identifiers as ids
+
+    for domain in ("example.com", "mail.example.org", "example.edu", "host.example", "a.test", "x.invalid"):
+        assert ids.is_reserved_domain(domain), domain
+    assert not ids.is_reserved_domain("mit.edu") and not ids.is_reserved_domain("outlook.es")
+    assert ids.is_role_email("Info@brightpath.io") and not ids.is_role_email("maria.gonzalez@outlook.es")
+    assert ids.is_reserved_phone("555-0123") and ids.is_reserved_phone("(123) 456-7890")
+    assert not ids.is_reserved_phone("+49 151 27384951")
+    assert ids.is_test_card("4111-1111-1111-1111") and not ids.is_test_card("4539 1488 0343 6467")
+    assert ids.is_documentation_ip("192.0.2.1") and ids.is_documentation_ip("2001:db8::1")
+    assert not ids.is_personal_ip("10.1.2.3") and ids.is_personal_ip("81.92.14.201")

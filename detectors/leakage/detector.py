@@ -8,12 +8,14 @@ stays quiet, and evidence only ever holds a masked form of what matched.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from watchkeeper.core import identifiers
 from watchkeeper.core.detector import Detector, StateStore
 from watchkeeper.core.findings import Finding, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
@@ -227,6 +229,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
     ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"), iban_ok),
     ("ssn", re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"), _ssn_ok),
     (
+        "ip_address",
+        re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?!\w|\.\d)"),
+        None,  # which addresses are personal is decided in the detector (documentation ranges, resolvers)
+    ),
+    (
         "phone",
         re.compile(
             r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?![\w-])"
@@ -316,6 +323,58 @@ def masked_excerpt(text: str, matches: list[Match], width: int = 60) -> str:
     return ("…" if lo > 0 else "") + "".join(pieces) + ("…" if hi < len(text) else "")
 
 
+def _normal(m: Match) -> str:
+    """The value as compared with the request: case-folded address, digits of a number, the token itself."""
+    if m.category == "email":
+        return m.value.lower()
+    if m.category in ("payment_card", "phone", "ssn"):
+        return "".join(ch for ch in m.value if ch.isdigit())
+    if m.category == "iban":
+        return m.value.replace(" ", "").upper()
+    return m.value
+
+
+_DIGIT_RUNS = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+class _Echo:
+    """What the request already contained, normalized like `_normal`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lower = text.lower()
+        self.digits = {"".join(ch for ch in run if ch.isdigit()) for run in _DIGIT_RUNS.findall(text)}
+        self.compact = text.replace(" ", "").upper()
+
+    def contains(self, m: Match) -> bool:
+        if m.category == "email":
+            return m.value.lower() in self.lower
+        if m.category in ("payment_card", "phone", "ssn"):
+            digits = _normal(m)
+            return any(digits in d for d in self.digits)
+        if m.category == "iban":
+            return _normal(m) in self.compact
+        return m.value in self.text
+
+
+def _request_text(call: ModelCall) -> str:
+    """Everything the caller gave the model: every request message and the system prompt."""
+    parts = [m.content for m in call.input_messages]
+    if call.system_instructions:
+        parts.append(call.system_instructions)
+    return "\n".join(parts)
+
+
+def _sample_jwt(token: str) -> bool:
+    """jwt.io's sample token and its kin: subject 1234567890 or the name John Doe."""
+    try:
+        payload = token.split(".")[1]
+        data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8", "replace")
+    except (IndexError, ValueError):
+        return False
+    return '"1234567890"' in data or "John Doe" in data
+
+
 class LeakageDetector(Detector):
     """Secrets and personal data in answers; one finding per category per call."""
 
@@ -335,17 +394,44 @@ class LeakageDetector(Detector):
         self._ignored_domains = {d.lower() for d in self.cfg.ignore_email_domains}
 
     def matches(self, text: str, prompt: str = "") -> list[Match]:
-        """Validated matches the daemon would report (placeholders and echoes of the prompt removed)."""
+        """Validated matches the daemon would report: reserved, placeholder and echoed values removed.
+
+        `prompt` is everything the caller gave the model (request messages and system prompt): a value found
+        there is an echo, not a leak.
+        """
+        echo = _Echo(prompt) if self.cfg.ignore_echoed and prompt else None
         out: list[Match] = []
         for m in find_matches(text):
-            if m.category not in self._enabled:
+            if m.category not in self._enabled or self._not_real(m):
                 continue
-            if m.category == "email" and m.value.rsplit("@", 1)[-1].lower() in self._ignored_domains:
-                continue
-            if self.cfg.ignore_echoed and prompt and m.value in prompt:
+            if echo is not None and echo.contains(m):
                 continue
             out.append(m)
         return out
+
+    def _not_real(self, m: Match) -> bool:
+        """Reserved for documentation or fiction, a published test value, or an obvious placeholder."""
+        value = m.value
+        if m.category == "email":
+            domain = value.rsplit("@", 1)[-1].lower()
+            return (
+                domain in self._ignored_domains
+                or identifiers.is_placeholder_email(value)
+                or (self.cfg.ignore_role_addresses and identifiers.is_role_email(value))
+            )
+        if m.category == "phone":
+            return identifiers.is_reserved_phone(value)
+        if m.category == "payment_card":
+            return identifiers.is_test_card(value)
+        if m.category == "iban":
+            return identifiers.is_example_iban(value)
+        if m.category == "ssn":
+            return identifiers.is_placeholder_ssn(value)
+        if m.category == "ip_address":
+            return not identifiers.is_personal_ip(value)
+        if m.category in ("api_key", "jwt"):
+            return identifiers.is_example_secret(value) or (m.category == "jwt" and _sample_jwt(value))
+        return False
 
     def score_text(self, text: str, prompt: str = "") -> tuple[dict[str, float], bool]:
         found = {m.category for m in self.matches(text, prompt)}
@@ -356,9 +442,10 @@ class LeakageDetector(Detector):
         text = call.output_text
         if not text:
             return []
-        matches = self.matches(text, call.prompt_text)
+        matches = self.matches(text, _request_text(call))
         if not matches:
             return []
+        personal = len({(m.category, _normal(m)) for m in matches if CATEGORIES[m.category][0] == "pii"})
         by_category: dict[str, list[Match]] = {}
         for m in matches:
             by_category.setdefault(m.category, []).append(m)
@@ -366,6 +453,8 @@ class LeakageDetector(Detector):
         for category, group in by_category.items():
             kind, default = CATEGORIES[category]
             full_category = f"leakage.{kind}.{category}"
+            if kind == "pii":
+                default = self.cfg.single_datum_severity if personal == 1 else self.cfg.several_data_severity
             severity = self.severity(default)
             findings.append(
                 make_finding(
