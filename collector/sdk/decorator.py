@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from watchkeeper.collector.sdk.metrics_from_spans import TOKEN_TYPE as TOKEN_TYPE  # re-exported
 from watchkeeper.collector.sdk.metrics_from_spans import record_call_metrics
+from watchkeeper.collector.sdk.redact import RedactionTally, Redactor
 from watchkeeper.core import semconv
 from watchkeeper.core.records import sha256_text
 
@@ -230,6 +231,7 @@ class CallSpan:
         "_ended",
         "_request_attrs",
         "_start",
+        "_tally",
         "_telemetry",
         "_token",
         "first_chunk_s",
@@ -269,14 +271,18 @@ class CallSpan:
             texts[:0] = [system] if isinstance(system, str) else list(system)
         if texts:
             attributes[semconv.WK_SYSTEM_INSTRUCTIONS_SHA256] = sha256_text("\n".join(texts))
+        # A Redactor (the default) also says what it removed; any other redact callable is used as given.
+        self._tally = RedactionTally(telemetry.redact) if isinstance(telemetry.redact, Redactor) else None
         if telemetry.capture_content:
-            redact = telemetry.redact or _identity
+            redact = self._tally.request if self._tally is not None else telemetry.redact or _identity
             if texts:
                 attributes[semconv.SYSTEM_INSTRUCTIONS] = _dumps(
                     [{"type": "text", "content": redact(text)} for text in texts]
                 )
             if messages:
-                attributes[semconv.INPUT_MESSAGES] = _dumps(input_messages(messages, telemetry.redact))
+                attributes[semconv.INPUT_MESSAGES] = _dumps(input_messages(messages, redact))
+            if self._tally is not None:
+                attributes.update(self._tally.input_attributes())
         name = f"{operation} {request_model}" if request_model else operation
         self._request_attrs = attributes  # the span copies them; kept for a span the sampler drops
         self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
@@ -335,10 +341,17 @@ class CallSpan:
             if reasons:
                 self._attrs[semconv.RESPONSE_FINISH_REASONS] = reasons
         if self._telemetry.capture_content:
-            redact = self._telemetry.redact
+            tally = self._tally
+            redact = self._telemetry.redact if tally is None else tally.answer
+            if tally is not None:
+                tally.reset_answer()
             self._attrs[semconv.OUTPUT_MESSAGES] = _dumps(
                 [output_message(text, reason, calls, redact) for text, reason, calls in choices]
             )
+            if tally is not None:
+                for key in [k for k in self._attrs if k.startswith(semconv.WK_REDACTION_PREFIX)]:
+                    del self._attrs[key]
+                self._attrs.update(tally.output_attributes())
 
     @property
     def capture_content(self) -> bool:

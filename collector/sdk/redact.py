@@ -8,9 +8,13 @@ clean text costs about a microsecond per kilobyte.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
+
+from watchkeeper.core import identifiers, semconv
 
 #: Text kinds: name -> (pattern, pre-check). Order matters: earlier kinds win where matches overlap.
 _TEXT_KINDS: dict[str, tuple[str, Callable[[str], bool]]] = {
@@ -100,7 +104,7 @@ class Redactor:
             return "phone"
         return None
 
-    def _redact_numbers(self, text: str) -> str:
+    def _redact_numbers(self, text: str, removed: list[tuple[str, str]] | None = None) -> str:
         out: list[str] = []
         last = 0
         for match in _NUMBER_RUN.finditer(text):
@@ -113,6 +117,8 @@ class Redactor:
                 continue  # part of a longer token (an id, a hash, a version string)
             kind = self._classify(text[start:end])
             if kind is not None:
+                if removed is not None:
+                    removed.append((kind, text[start:end]))
                 out.append(text[last:start])
                 out.append(self._markers[kind])
                 last = end
@@ -136,7 +142,106 @@ class Redactor:
             text = self._redact_numbers(text)
         return text
 
+    def scan(self, text: str) -> tuple[str, list[tuple[str, str]]]:
+        """Redact one text and say what was removed: (text, [(kind, value), ...]).
+
+        The values are for the caller's bookkeeping in memory (was it in the request? a reserved example?);
+        they must never be exported.
+        """
+        removed: list[tuple[str, str]] = []
+        if not text:
+            return text, removed
+        sources = tuple((kind, source) for kind, source, present in self._text_kinds if present(text))
+        sources += self._extra
+        if sources:
+            regex = _compile(sources)
+            names = [kind for kind, _ in sources]
+            markers = self._markers
+
+            def replace(m: re.Match[str]) -> str:
+                kind = names[int((m.lastgroup or "k0")[1:])]
+                removed.append((kind, m.group(0)))
+                return markers[kind]
+
+            text = regex.sub(replace, text)
+        if (self._card or self._phone) and _HAS_DIGIT(text):
+            text = self._redact_numbers(text, removed)
+        return text, removed
+
 
 def default_redactor() -> Redactor:
     """All built-in kinds: the default whenever content capture is on."""
     return Redactor()
+
+
+def _reserved(kind: str, value: str) -> bool:
+    """A removed value that is a documentation example or a placeholder, not anyone's data."""
+    if kind == "email":
+        return identifiers.is_placeholder_email(value) or identifiers.is_role_email(value)
+    if kind == "card":
+        return identifiers.is_test_card(value)
+    if kind == "phone":
+        return identifiers.is_reserved_phone(value)
+    if kind in ("api_key", "aws_key", "bearer", "jwt"):
+        return identifiers.is_example_secret(value)
+    return False
+
+
+def _fingerprint(kind: str, value: str) -> str:
+    normal = value.lower() if kind == "email" else "".join(ch for ch in value if ch.isalnum())
+    return hashlib.sha256(f"{kind}|{normal}".encode()).hexdigest()
+
+
+class RedactionTally:
+    """What one call's redaction removed, counted for the span: kinds and counts, never values.
+
+    Values removed from the request (messages and system instructions) are remembered as hashes for the
+    length of the call, so an answer that echoes the user's own e-mail address is counted as an echo; removed
+    values that are reserved examples (example.com, 555-01xx, published test cards) are counted apart. The
+    leakage detector raises its finding from these counts, since the values never reach it.
+    """
+
+    __slots__ = ("_redactor", "_request", "echoed", "input", "output", "reserved")
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._request: set[str] = set()
+        self.input: Counter[str] = Counter()
+        self.output: Counter[str] = Counter()
+        self.echoed: Counter[str] = Counter()
+        self.reserved: Counter[str] = Counter()
+
+    def request(self, text: str) -> str:
+        """Redact request content (a message, a system instruction, a tool result)."""
+        text, removed = self._redactor.scan(text)
+        for kind, value in removed:
+            self.input[kind] += 1
+            self._request.add(_fingerprint(kind, value))
+        return text
+
+    def answer(self, text: str) -> str:
+        """Redact answer content."""
+        text, removed = self._redactor.scan(text)
+        for kind, value in removed:
+            self.output[kind] += 1
+            if _fingerprint(kind, value) in self._request:
+                self.echoed[kind] += 1
+            elif _reserved(kind, value):
+                self.reserved[kind] += 1
+        return text
+
+    def reset_answer(self) -> None:
+        self.output.clear()
+        self.echoed.clear()
+        self.reserved.clear()
+
+    def input_attributes(self) -> dict[str, int]:
+        return {semconv.redaction_attribute("input", k): n for k, n in sorted(self.input.items())}
+
+    def output_attributes(self) -> dict[str, int]:
+        attrs = {semconv.redaction_attribute("output", k): n for k, n in sorted(self.output.items())}
+        for kind, n in self.echoed.items():
+            attrs[semconv.redaction_attribute("output", kind, "echoed_count")] = n
+        for kind, n in self.reserved.items():
+            attrs[semconv.redaction_attribute("output", kind, "reserved_count")] = n
+        return attrs

@@ -86,5 +86,3 @@ def untrace_xai_sdk() -> None:
 
 def is_traced() -> bool:
     return bool(_ORIGINALS)
-
-

@@ -15,9 +15,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from watchkeeper.core import identifiers
+from watchkeeper.core import identifiers, semconv
 from watchkeeper.core.detector import Detector, StateStore
-from watchkeeper.core.findings import Finding, call_labels, make_finding
+from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
 from watchkeeper.detectors.leakage.metadata import METADATA
 from watchkeeper.detectors.leakage.settings import CATEGORIES, LeakageSettings
@@ -357,6 +357,47 @@ class _Echo:
         return m.value in self.text
 
 
+@dataclass(frozen=True, slots=True)
+class _Redacted:
+    sdk_kind: str
+    kind: str  # "secret" or "pii"
+    count: int
+    echoed: int
+    reserved: int
+    real: int  # count - echoed - reserved
+
+
+#: the SDK's redaction kinds -> the detector's categories (custom kinds keep their own name, as personal data)
+_REDACTION_KINDS = {
+    "email": "email",
+    "card": "payment_card",
+    "phone": "phone",
+    "api_key": "api_key",
+    "aws_key": "api_key",
+    "bearer": "api_key",
+    "jwt": "jwt",
+}
+_REDACTED_NAMES = {
+    "email": ("e-mail address", "e-mail addresses"),
+    "card": ("card number", "card numbers"),
+    "phone": ("phone number", "phone numbers"),
+    "api_key": ("API key", "API keys"),
+    "aws_key": ("AWS key", "AWS keys"),
+    "bearer": ("bearer token", "bearer tokens"),
+    "jwt": ("JSON web token", "JSON web tokens"),
+}
+
+
+def _marker_excerpt(text: str, sdk_kind: str, width: int = 60) -> str:
+    """The redacted answer around the first marker of this kind (nothing of the value is left in it)."""
+    marker = f"[REDACTED:{sdk_kind}]"
+    at = text.find(marker)
+    if at < 0:
+        return ""
+    lo, hi = max(0, at - width), min(len(text), at + len(marker) + width)
+    return ("…" if lo else "") + text[lo:hi] + ("…" if hi < len(text) else "")
+
+
 def _request_text(call: ModelCall) -> str:
     """Everything the caller gave the model: every request message and the system prompt."""
     parts = [m.content for m in call.input_messages]
@@ -440,22 +481,20 @@ class LeakageDetector(Detector):
 
     def observe(self, call: ModelCall) -> list[Finding]:
         text = call.output_text
-        if not text:
+        matches = self.matches(text, _request_text(call)) if text else []
+        redacted = self._redacted(call)
+        if not matches and not redacted:
             return []
-        matches = self.matches(text, _request_text(call))
-        if not matches:
-            return []
+        # Severity of personal data by how much one answer holds: distinct values found in the text plus
+        # the ones the SDK removed (not echoes of the request, not reserved examples).
         personal = len({(m.category, _normal(m)) for m in matches if CATEGORIES[m.category][0] == "pii"})
+        personal += sum(r.real for r in redacted.values() if r.kind == "pii")
         by_category: dict[str, list[Match]] = {}
         for m in matches:
             by_category.setdefault(m.category, []).append(m)
         findings = []
         for category, group in by_category.items():
-            kind, default = CATEGORIES[category]
-            full_category = f"leakage.{kind}.{category}"
-            if kind == "pii":
-                default = self.cfg.single_datum_severity if personal == 1 else self.cfg.several_data_severity
-            severity = self.severity(default)
+            _, full_category, severity = self._severity(category, personal)
             findings.append(
                 make_finding(
                     call,
@@ -477,4 +516,66 @@ class LeakageDetector(Detector):
                     id_salt=category,
                 )
             )
+        for category, r in redacted.items():
+            _, full_category, severity = self._severity(category, personal)
+            what = _REDACTED_NAMES.get(r.sdk_kind, (f"{r.sdk_kind} value", f"{r.sdk_kind} values"))
+            findings.append(
+                make_finding(
+                    call,
+                    detector=self.name,
+                    category=full_category,
+                    severity=severity,
+                    score=1.0,
+                    summary=f"an answer of {call.service} contained {r.real} {what[r.real != 1]}; "
+                    f"{'it was' if r.real == 1 else 'they were'} redacted before export",
+                    excerpt=_marker_excerpt(text, r.sdk_kind),
+                    labels=call_labels(call, self.name, full_category),
+                    evidence={
+                        "count": r.real,
+                        "redacted": True,
+                        "redaction_kind": r.sdk_kind,
+                        "removed": r.count,
+                        "echoed": r.echoed,
+                        "reserved": r.reserved,
+                    },
+                    id_salt=f"{category}|redacted",
+                )
+            )
         return findings
+
+    def _severity(self, category: str, personal: int) -> tuple[str, str, Severity]:
+        kind, default = CATEGORIES.get(category, ("pii", Severity.warning))
+        if kind == "pii":
+            default = self.cfg.single_datum_severity if personal == 1 else self.cfg.several_data_severity
+        return kind, f"leakage.{kind}.{category}", self.severity(default)
+
+    def _redacted(self, call: ModelCall) -> dict[str, _Redacted]:
+        """Per category: what the SDK's redaction removed from the answer, from the span's attributes."""
+        counts: dict[str, dict[str, int]] = {}
+        for name, value in call.attributes.items():
+            parsed = semconv.parse_redaction_attribute(name)
+            if parsed is None or parsed[0] != "output":
+                continue
+            try:
+                number = max(0, int(value))
+            except (TypeError, ValueError):
+                continue  # a malformed count from a foreign sender: ignored, like any unknown attribute
+            counts.setdefault(parsed[1], {})[parsed[2]] = number
+        out: dict[str, _Redacted] = {}
+        for sdk_kind, fields in sorted(counts.items()):
+            category = _REDACTION_KINDS.get(sdk_kind, sdk_kind)
+            if category in CATEGORIES and category not in self._enabled:
+                continue
+            count = fields.get("count", 0)
+            echoed = fields.get("echoed_count", 0) if self.cfg.ignore_echoed else 0
+            reserved = min(fields.get("reserved_count", 0), max(0, count - echoed))
+            real = count - echoed - reserved
+            if real <= 0:
+                continue
+            kind = CATEGORIES.get(category, ("pii", Severity.warning))[0]
+            previous = out.get(category)
+            if previous is not None:  # two SDK kinds of one category (api_key and aws_key)
+                real, count = real + previous.real, count + previous.count
+                echoed, reserved = echoed + previous.echoed, reserved + previous.reserved
+            out[category] = _Redacted(sdk_kind, kind, count, echoed, reserved, real)
+        return out

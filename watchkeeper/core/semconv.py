@@ -83,6 +83,31 @@ DEPLOYMENT_ENVIRONMENT_LEGACY = "deployment.environment"
 WK_SYSTEM_INSTRUCTIONS_SHA256 = "watchkeeper.system_instructions.sha256"
 #: Seconds to the first streamed chunk, when the instrumentation measured it.
 WK_TIME_TO_FIRST_CHUNK = "watchkeeper.time_to_first_chunk"
+#: What the SDK's redaction removed from the content it recorded (kinds and counts, never values):
+#: `watchkeeper.redaction.<part>.<kind>.<field>`, part `input` (request messages and system instructions)
+#: or `output` (the answers), kind a redaction kind (`email`, `card`, `phone`, `api_key`, ...), field `count`
+#: (values removed), and for the output `echoed_count` (of them, also in the request) and `reserved_count`
+#: (of them, reserved or placeholder values: example.com, 555-01xx, published test cards).
+WK_REDACTION_PREFIX = "watchkeeper.redaction."
+REDACTION_PARTS = ("input", "output")
+REDACTION_FIELDS = ("count", "echoed_count", "reserved_count")
+
+
+def redaction_attribute(part: str, kind: str, field: str = "count") -> str:
+    """The attribute name for what redaction removed: `watchkeeper.redaction.output.card.count`."""
+    return f"{WK_REDACTION_PREFIX}{part}.{kind}.{field}"
+
+
+def parse_redaction_attribute(name: str) -> tuple[str, str, str] | None:
+    """(part, kind, field) of a redaction attribute name, or None for any other attribute."""
+    if not name.startswith(WK_REDACTION_PREFIX):
+        return None
+    part, _, rest = name[len(WK_REDACTION_PREFIX) :].partition(".")
+    kind, _, field = rest.rpartition(".")
+    if part not in REDACTION_PARTS or not kind or field not in REDACTION_FIELDS:
+        return None
+    return part, kind, field
+
 
 #: Provider names as senders spell them -> one canonical value (the semconv well-known values).
 PROVIDER_ALIASES = {
