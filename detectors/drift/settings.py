@@ -22,3 +22,14 @@ class DriftSettings(DetectorSettings):
         20, ge=1, description="consecutive drifted tests after which the recent window becomes the reference"
     )
     min_refusals: int = Field(5, ge=1, description="refusals (both windows) needed to test the refusal rate")
+    # Effect sizes a drift must also reach: with 500 outputs a side, the tests find differences nobody would
+    # act on (a 14% longer median answer after a change of traffic mix).
+    min_length_effect: float = Field(
+        0.2, ge=0, le=1, description="smallest Kolmogorov-Smirnov distance of output lengths reported"
+    )
+    min_refusal_change: float = Field(
+        0.03, ge=0, le=1, description="smallest absolute change of the refusal rate reported"
+    )
+    min_topic_divergence: float = Field(
+        0.05, ge=0, le=1, description="smallest Jensen-Shannon divergence of the topic mix reported"
+    )

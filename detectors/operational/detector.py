@@ -18,8 +18,9 @@ others after `sustain_windows`, token counts, which follow what users ask, after
 it starts as a warning, becomes an error when far (the typical call beyond the baseline's 95th percentile,
 30% of calls in the tail, or a rate 20 points up) for two windows or extreme (beyond the 99th percentile and
 twice the usual, or a rate of 50%) at once, and critical when extreme for `escalate_windows`. Token-count
-shifts stay warnings. Nothing is reported while a baseline warms up. Anomalous windows do not teach the
-baseline, unless the change persists for `adapt_after_windows` windows, when it becomes the new normal.
+shifts are `info` (`token_shift_severity`): on the clean replay they follow what users ask. Nothing is
+reported while a baseline warms up. Anomalous windows do not teach the baseline, unless the change persists
+for `adapt_after_windows` windows, when it becomes the new normal.
 Everything is a function of the stream (fixed random_state), so a replay yields the same findings.
 """
 
@@ -382,8 +383,11 @@ class OperationalDetector(Detector):
         need = cfg.token_sustain_windows if content_driven else (1 if far else cfg.sustain_windows)
         if streak < need:
             return None
-        level = 0 if content_driven else _level(far, streak, cfg.escalate_windows)
-        severity = _SEVERITIES[level]
+        severity = (
+            cfg.token_shift_severity
+            if content_driven
+            else _SEVERITIES[_level(far, streak, cfg.escalate_windows)]
+        )
         tokens = metric.endswith("tokens")
         unit = "tokens" if tokens else "ms"
 

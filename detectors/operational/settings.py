@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from watchkeeper.core.detector import DetectorSettings
+from watchkeeper.core.findings import Severity
 from watchkeeper.detectors.refusals import REFUSAL_PHRASES
 
 
@@ -31,6 +32,11 @@ class OperationalSettings(DetectorSettings):
     min_relative_shift: float = Field(0.25, ge=0, description="smallest relative shift of the median")
     sustain_windows: int = Field(
         2, ge=1, description="windows in a row a latency shift must last, unless it is far"
+    )
+    token_shift_severity: Severity = Field(
+        Severity.info,
+        description="severity of a sustained token-count shift (on clean traffic they follow changes in what "
+        "users ask; real token problems show first in the truncation and refusal rates)",
     )
     token_sustain_windows: int = Field(
         3, ge=1, description="windows in a row a token-count shift must last (counts follow what users ask)"

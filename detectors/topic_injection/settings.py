@@ -43,7 +43,7 @@ class TopicInjectionSettings(DetectorSettings):
         description="cosine of a past passage to a theme for it to count as the same phrasing",
     )
     novelty_alpha: float = Field(
-        0.01,
+        0.05,
         gt=0,
         lt=1,
         description="a theme is new for the app when its history before the theme is this unlikely at its "
