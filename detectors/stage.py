@@ -135,7 +135,7 @@ class DetectorsStage:
         dead: list[tuple[bytes | None, bytes]] = []
         for record in records:
             try:
-                calls.extend(self.decoder.decode(record))
+                decoded = self.decoder.decode(record)
             except Exception as exc:  # the intake validated it; anything left is a bug or a foreign producer
                 log.warning(
                     "record %s/%d@%d cannot be decoded (%s); moved to %s",
@@ -146,6 +146,18 @@ class DetectorsStage:
                     self.topics.deadletter,
                 )
                 dead.append((record.key, record.value))
+                continue
+            calls.extend(decoded.calls)
+            for span, error in decoded.unreadable:  # one bad span is one bad span: the others are analyzed
+                log.warning(
+                    "a span of record %s/%d@%d cannot be read (%s); that span alone moved to %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    error,
+                    self.topics.deadletter,
+                )
+                dead.append((record.key, span))
         calls.extend(self.decoder.flush(time.time()))
         return calls, dead
 

@@ -38,6 +38,9 @@ class IntakeConfig(BaseModel):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="largest request body, checked again after gunzip (gzip bombs)"
     )
+    max_gzip_members: int = Field(
+        64, ge=1, le=1_000_000, description="gzip members in one body (exporters send one); beyond it: 400"
+    )
     max_inflight_bytes: int = Field(
         64 * 1024 * 1024, ge=1024, description="request bytes held while waiting for the bus; beyond it: 503"
     )

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 from watchkeeper.collector.intake.config import IntakeConfig
 from watchkeeper.collector.intake.errors import Reason, Rejected
@@ -25,6 +28,11 @@ log = logging.getLogger(__name__)
 
 _OFFLOAD_BYTES = 1024 * 1024  # parse bigger bodies in a thread so the loop keeps answering
 _BUS_LOG_INTERVAL_S = 60.0
+T = TypeVar("T")
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 class IntakeCore:
@@ -36,12 +44,14 @@ class IntakeCore:
         self.publisher = Publisher(producer, cfg.publish_batch_bytes)
         self._last_bus_log = -_BUS_LOG_INTERVAL_S
         self._suppressed_bus_errors = 0
+        self._cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intake-cpu")
 
     async def start(self) -> None:
         await self.publisher.start()
 
     async def stop(self) -> None:
         await self.publisher.stop()
+        self._cpu.shutdown(wait=False, cancel_futures=True)
 
     def topic(self, signal: Signal) -> str:
         return self.topics.spans if signal is TRACES else self.topics.logs
@@ -54,8 +64,13 @@ class IntakeCore:
         if not body:
             raise Rejected(Reason.EMPTY, f"empty body: send an Export{signal.name.title()}ServiceRequest")
         if len(body) > _OFFLOAD_BYTES:
-            return await asyncio.get_running_loop().run_in_executor(None, self._decode, signal, body, json)
+            return await self.offload(self._decode, signal, body, json)
         return self._decode(signal, body, json)
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU work (big parses, gunzip) on the intake's own threads: never on the loop, and never on the
+        default executor the web API shares, so a flood of hostile bodies cannot slow the dashboard."""
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
 
     @staticmethod
     def _decode(signal: Signal, body: bytes, json: bool) -> Message:
@@ -64,11 +79,14 @@ class IntakeCore:
                 return signal.from_json(body)
             except OtlpJsonError as exc:
                 raise Rejected(Reason.BAD_JSON, str(exc)) from None
+            except Exception as exc:  # whatever the parser meets, the client sent it: a 400, never a 500
+                raise Rejected(Reason.BAD_JSON, f"body is not valid OTLP/JSON: {_brief(exc)}") from None
         try:
             return signal.request_type.FromString(body)
-        except (DecodeError, RecursionError, ValueError) as exc:
+        except Exception as exc:  # DecodeError, RecursionError, ValueError, ...
             raise Rejected(
-                Reason.MALFORMED, f"body is not a protobuf Export{signal.name.title()}ServiceRequest: {exc}"
+                Reason.MALFORMED,
+                f"body is not a protobuf Export{signal.name.title()}ServiceRequest: {_brief(exc)}",
             ) from None
 
     async def export(self, signal: Signal, request: Message, raw: bytes | None, transport: str) -> Message:

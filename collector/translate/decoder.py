@@ -9,8 +9,9 @@ from __future__ import annotations
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from watchkeeper.collector.translate.log_join import LogJoiner
-from watchkeeper.collector.translate.otlp_model import model_calls_from_bytes
+from watchkeeper.collector.translate.otlp_model import decode_request, parse_traces
 from watchkeeper.core.bus.base import Record
+from watchkeeper.core.decoding import Decoded
 from watchkeeper.core.records import ModelCall
 
 
@@ -21,12 +22,14 @@ class SpanDecoder:
         self.logs_topic = logs_topic
         self.joiner = LogJoiner(hold_s=hold_s)
 
-    def decode(self, record: Record) -> list[ModelCall]:
+    def decode(self, record: Record) -> Decoded:
         if record.topic == self.logs_topic:
             req = ExportLogsServiceRequest()
             req.ParseFromString(record.value)
-            return self.joiner.add_logs(req)
-        return self.joiner.add_calls(model_calls_from_bytes(record.value))
+            return Decoded(calls=self.joiner.add_logs(req))
+        decoded = decode_request(parse_traces(record.value))
+        decoded.calls = self.joiner.add_calls(decoded.calls)
+        return decoded
 
     def flush(self, now: float) -> list[ModelCall]:
         return self.joiner.flush(now)

@@ -59,8 +59,8 @@ def message_to_json(message: Message) -> bytes:
 def _load(body: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OtlpJsonError(f"body is not valid JSON: {exc}") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer beyond 4300 digits
+        raise OtlpJsonError(f"body is not valid JSON: {str(exc)[:200]}") from None
     except RecursionError:
         raise OtlpJsonError("body is not valid OTLP/JSON: nested too deeply") from None
     if not isinstance(doc, dict):

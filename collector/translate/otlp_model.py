@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +20,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from watchkeeper.core import metrics
 from watchkeeper.core import semconv as sc
+from watchkeeper.core.decoding import Decoded
 from watchkeeper.core.records import Message, ModelCall, sha256_text
 
 #: (event name, attributes, body) of one content event, from a span event or an OTLP log record.
@@ -52,6 +55,9 @@ _PARAM_SHORT = {name: name.removeprefix("gen_ai.request.") for name in sc.REQUES
 _PROMPT_LEN = len(sc.PROMPT_PREFIX)
 _COMPLETION_LEN = len(sc.COMPLETION_PREFIX)
 _STATUS_ERROR = Status.STATUS_CODE_ERROR
+#: More tokens than any model takes in one call (2^31): a sender bug or an attack, read as unknown.
+MAX_TOKENS = 2**31
+MAX_DURATION_MS = 7 * 24 * 3600 * 1000.0  # a week: longer is a clock error
 
 
 # --- AnyValue -> Python ----------------------------------------------------------------------------
@@ -86,13 +92,15 @@ def attributes_dict(attributes: Iterable[KeyValue]) -> dict[str, Any]:
 
 
 def _maybe_json(value: Any) -> Any:
-    """Structured value as sent: a JSON string (span attributes) or already structured (events, logs)."""
+    """Structured value as sent: a JSON string (span attributes) or already structured (events, logs).
+
+    Text that is not JSON, or nested deeper than the recursion limit (a hostile `[[[[...`), stays text."""
     if isinstance(value, str):
         stripped = value.lstrip()
         if stripped[:1] in ("[", "{", '"'):
             try:
                 return json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):  # ValueError: bad JSON, or an int of > 4300 digits
                 return value
     return value
 
@@ -339,14 +347,41 @@ def _int(value: Any) -> int | None:
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         return None
 
 
-def _seconds_to_ms(value: Any) -> float | None:
+def _tokens(value: Any, name: str) -> int | None:
+    """A token count, or None when it cannot be true (negative, beyond MAX_TOKENS, not a number): counted
+    in watchkeeper_span_values_dropped so a broken sender shows, and never a crash in a detector."""
+    if value is None:
+        return None
+    count = _int(value)
+    if count is None or count < 0 or count > MAX_TOKENS:
+        metrics.SPAN_VALUES_DROPPED.labels(name).inc()
+        return None
+    return count
+
+
+def _seconds_to_ms(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) * 1000.0
+        ms = float(value) * 1000.0
+        if math.isfinite(ms) and 0.0 <= ms <= MAX_DURATION_MS:
+            return ms
+    metrics.SPAN_VALUES_DROPPED.labels(name).inc()
     return None
+
+
+def _duration_ms(span: Span) -> float:
+    """End minus start; a span that ends before it starts (clock skew, a bug) or lasts beyond
+    MAX_DURATION_MS reads as 0 ms, counted."""
+    ms = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
+    if 0.0 <= ms <= MAX_DURATION_MS:
+        return ms
+    metrics.SPAN_VALUES_DROPPED.labels("duration").inc()
+    return 0.0
 
 
 def call_from_span(span: Span, service: str = "unknown", environment: str = "default") -> ModelCall | None:
@@ -379,8 +414,8 @@ def call_from_span(span: Span, service: str = "unknown", environment: str = "def
     error_type = pop(sc.ERROR_TYPE, None)
     if error_type is None and span.status.code == _STATUS_ERROR:
         error_type = "_OTHER"
-    ttfc = _seconds_to_ms(pop(sc.RESPONSE_TIME_TO_FIRST_CHUNK, None))
-    wk_ttfc = _seconds_to_ms(pop(sc.WK_TIME_TO_FIRST_CHUNK, None))
+    ttfc = _seconds_to_ms(pop(sc.RESPONSE_TIME_TO_FIRST_CHUNK, None), "time_to_first_chunk")
+    wk_ttfc = _seconds_to_ms(pop(sc.WK_TIME_TO_FIRST_CHUNK, None), "time_to_first_chunk")
     fingerprint = pop(sc.RESPONSE_SYSTEM_FINGERPRINT, None)
     openai_fingerprint = pop(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, None) or pop(
         OPENAI_SYSTEM_FINGERPRINT, None
@@ -396,7 +431,7 @@ def call_from_span(span: Span, service: str = "unknown", environment: str = "def
         trace_id=span.trace_id.hex(),
         span_id=span.span_id.hex(),
         start_time_ns=span.start_time_unix_nano,
-        duration_ms=max(0, span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
+        duration_ms=_duration_ms(span),
         service=service,
         environment=environment,
         provider=sc.normalize_provider(provider or legacy_system),
@@ -404,8 +439,10 @@ def call_from_span(span: Span, service: str = "unknown", environment: str = "def
         request_model=str(pop(sc.REQUEST_MODEL, "") or ""),
         response_model=str(pop(sc.RESPONSE_MODEL, "") or ""),
         response_id=str(pop(sc.RESPONSE_ID, "") or ""),
-        input_tokens=_int(input_tokens if input_tokens is not None else prompt_tokens),
-        output_tokens=_int(output_tokens if output_tokens is not None else completion_tokens),
+        input_tokens=_tokens(input_tokens if input_tokens is not None else prompt_tokens, "input_tokens"),
+        output_tokens=_tokens(
+            output_tokens if output_tokens is not None else completion_tokens, "output_tokens"
+        ),
         finish_reasons=_finish_reasons(finish),
         error_type=str(error_type) if error_type is not None else None,
         conversation_id=str(conversation) if conversation is not None else None,
@@ -446,24 +483,57 @@ def call_from_span(span: Span, service: str = "unknown", environment: str = "def
     return call
 
 
-def model_calls_from_request(req: ExportTraceServiceRequest) -> list[ModelCall]:
-    """Every GenAI call in an OTLP trace export; other spans (HTTP, DB, ...) are ignored."""
-    calls: list[ModelCall] = []
+def decode_request(req: ExportTraceServiceRequest) -> Decoded:
+    """Every GenAI call in an OTLP trace export (other spans: HTTP, DB, ... are ignored). A span the
+    translation fails on is set aside alone; the others are translated as if it were not there."""
+    out = Decoded()
     for resource_spans in req.resource_spans:
         service, environment = _resource_info(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                call = call_from_span(span, service, environment)
+                out.spans += 1
+                try:
+                    call = call_from_span(span, service, environment)
+                except Exception as exc:  # one hostile span must not cost the others their analysis
+                    metrics.SPANS_UNREADABLE.inc()
+                    out.unreadable.append((_one_span_export(resource_spans, scope_spans, span), _error(exc)))
+                    continue
                 if call is not None:
-                    calls.append(call)
-    return calls
+                    out.calls.append(call)
+    return out
 
 
-def model_calls_from_bytes(data: bytes) -> list[ModelCall]:
-    """Parse an OTLP protobuf ExportTraceServiceRequest; ValueError when the bytes are not one."""
+def _one_span_export(resource_spans: Any, scope_spans: Any, span: Span) -> bytes:
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.CopyFrom(resource_spans.resource)
+    rs.schema_url = resource_spans.schema_url
+    ss = rs.scope_spans.add()
+    ss.scope.CopyFrom(scope_spans.scope)
+    ss.schema_url = scope_spans.schema_url
+    ss.spans.add().CopyFrom(span)
+    return req.SerializeToString()
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def model_calls_from_request(req: ExportTraceServiceRequest) -> list[ModelCall]:
+    """Every GenAI call in an OTLP trace export that could be read (see `decode_request`)."""
+    return decode_request(req).calls
+
+
+def parse_traces(data: bytes) -> ExportTraceServiceRequest:
+    """An OTLP protobuf ExportTraceServiceRequest; ValueError when the bytes are not one."""
     req = ExportTraceServiceRequest()
     try:
         req.ParseFromString(data)
     except DecodeError as exc:
         raise ValueError(f"not an OTLP ExportTraceServiceRequest: {exc}") from exc
-    return model_calls_from_request(req)
+    return req
+
+
+def model_calls_from_bytes(data: bytes) -> list[ModelCall]:
+    """Parse an OTLP protobuf ExportTraceServiceRequest; ValueError when the bytes are not one."""
+    return model_calls_from_request(parse_traces(data))

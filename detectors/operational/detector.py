@@ -231,22 +231,17 @@ class OperationalDetector(Detector):
         if failed:
             return  # a failed call's latency and tokens describe the failure, not the model
         observed = {
-            "latency": math.log(max(call.duration_ms, 0.01)),
-            "time_to_first_chunk": (
-                math.log(max(call.time_to_first_chunk_ms, 0.01))
-                if call.time_to_first_chunk_ms is not None
-                else None
-            ),
-            "input_tokens": math.log1p(call.input_tokens) if call.input_tokens is not None else None,
-            "output_tokens": math.log1p(call.output_tokens) if call.output_tokens is not None else None,
+            "latency": _log_ms(call.duration_ms),
+            "time_to_first_chunk": _log_ms(call.time_to_first_chunk_ms),
+            "input_tokens": _log_count(call.input_tokens),
+            "output_tokens": _log_count(call.output_tokens),
         }
         for metric, value in observed.items():
             if value is not None:
                 w.values[metric].append(float(value))
                 w.traces[metric].append((float(value), trace))
-        w.values[LENGTH].append(
-            math.log1p(call.output_tokens) if call.output_tokens is not None else NO_LENGTH
-        )
+        length = _log_count(call.output_tokens)
+        w.values[LENGTH].append(length if length is not None else NO_LENGTH)
 
     # -- judging a window -------------------------------------------------------------------------------
     def _close(self, key: tuple[str, str], st: _Key, w: _Window, call: ModelCall) -> list[Finding]:
@@ -570,3 +565,18 @@ class OperationalDetector(Detector):
             evidence=evidence,
             id_salt=check,
         )
+
+
+def _log_ms(value: float | None) -> float | None:
+    """log of a duration; None for what cannot be a duration (not finite, negative): one bad span must not
+    fail the batch (math.log raises) or poison a baseline."""
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return math.log(max(value, 0.01))
+
+
+def _log_count(value: int | None) -> float | None:
+    """log1p of a token count; None for a negative one."""
+    if value is None or value < 0:
+        return None
+    return math.log1p(value)

@@ -6,10 +6,22 @@ root hands it to the detectors stage, so the detectors depend on this contract, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from watchkeeper.core.bus.base import Record
 from watchkeeper.core.records import ModelCall
+
+
+@dataclass
+class Decoded:
+    """What one bus record holds: the calls it completes, how many spans it carried (what `batch_size`
+    counts), and the spans that could not be read, each re-encoded alone (a one-span export with its resource
+    and scope) with the error: they are dead-lettered one by one, the others analyzed."""
+
+    calls: list[ModelCall] = field(default_factory=list)
+    spans: int = 0
+    unreadable: list[tuple[bytes, str]] = field(default_factory=list)
 
 
 class CallDecoder(Protocol):
@@ -20,8 +32,9 @@ class CallDecoder(Protocol):
     restart, so a crash loses none.
     """
 
-    def decode(self, record: Record) -> list[ModelCall]:
-        """The calls this record completes; raises when the record cannot be decoded (it is dead-lettered)."""
+    def decode(self, record: Record) -> Decoded:
+        """The calls this record completes; raises when the record as a whole cannot be decoded (it is
+        dead-lettered whole)."""
         ...
 
     def flush(self, now: float) -> list[ModelCall]:

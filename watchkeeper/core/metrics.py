@@ -69,3 +69,14 @@ FINDINGS_SUPPRESSED = Counter(
     ["detector"],
     registry=REGISTRY,
 )
+SPAN_VALUES_DROPPED = Counter(
+    "watchkeeper_span_values_dropped",
+    "Span numbers that cannot be true (negative, not finite, absurdly large) read as unknown",
+    ["field"],
+    registry=REGISTRY,
+)
+SPANS_UNREADABLE = Counter(
+    "watchkeeper_spans_unreadable",
+    "Spans the translation could not read: each went alone to the dead-letter topic",
+    registry=REGISTRY,
+)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import types
 import typing
@@ -200,9 +201,9 @@ async def parse_body(model: type[BaseModel], request: web.Request, *, required: 
             raise ApiError(400, "bad_request", "a JSON request body is required")
         return None
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "bad_request", "request body is not valid JSON") from None
+        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity, an int over 4300 digits
+        raise ApiError(400, "bad_request", f"request body is not valid JSON: {str(exc)[:200]}") from None
     except RecursionError:
         raise ApiError(400, "bad_request", "request body is nested too deeply") from None
     if not isinstance(data, dict):
@@ -211,6 +212,18 @@ async def parse_body(model: type[BaseModel], request: web.Request, *, required: 
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(400, "bad_request", describe_errors(exc)) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number: send a finite number or null")
+
+
+def _finite_float(text: str) -> float:
+    """1e999 parses as infinity (a silence that never ends): refused like NaN."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:30]} is out of range: send a finite number")
+    return value
 
 
 def describe_errors(exc: ValidationError, limit: int = 5) -> str:
