@@ -2,10 +2,14 @@
 
 Each variant runs in its own subprocess (instrumentations patch the same methods and must not stack). The
 client talks to an in-process httpx MockTransport, so the numbers are the client + instrumentation CPU, not
-network noise. Spans go to an in-memory exporter and metrics to an in-memory reader in every variant.
+network noise. Every variant's app has an SDK MeterProvider (an in-memory reader) as its global provider,
+and its spans go to an in-memory exporter, or with `--export otlp` through a BatchSpanProcessor and the
+OTLP/HTTP exporter to a sink in another process (real serialization and HTTP, the sink's CPU not counted).
+`ours` is the SDK's default (its gen_ai.client.* histograms off: the daemon derives them from the spans);
+`ours_metrics_on` records them in the app (`instrument(metrics=True)`).
 
-    python -m benchmarks.bench_tracing [--calls 3000] [--rounds 3]
-    python -m benchmarks.bench_tracing --instructions     # callgrind instruction counts (slow, exact)
+    python -m benchmarks.bench_tracing [--calls 3000] [--rounds 3] [--export otlp]
+    python -m benchmarks.bench_tracing --instructions --export otlp   # callgrind instructions (slow, exact)
 
 The callgrind table has two halves: "total" (every thread: the CPU the process spends) and "call path" (the
 main thread only: what the calling code waits for). They differ only for work moved to background threads,
@@ -31,7 +35,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-VARIANTS = ("none", "ours_capture_off", "ours_capture_on", "official_v2", "openllmetry")
+VARIANTS = ("none", "ours_capture_off", "ours_capture_on", "ours_metrics_on", "official_v2", "openllmetry")
+#: Where the child sends its spans with --export otlp (the parent starts the sink).
+OTLP_ENV = "WATCHKEEPER_BENCH_OTLP_ENDPOINT"
 #: Any variant + "_nometrics" runs without an SDK MeterProvider (tracing cost alone).
 NOMETRICS = "_nometrics"
 
@@ -70,10 +76,11 @@ def _setup(variant: str) -> tuple[Any, Any, Any]:
     """Build the client and install the variant's instrumentation: (client, span exporter, provider)."""
     import httpx2
     import openai
+    from opentelemetry import metrics
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     body = json.dumps(COMPLETION).encode()
@@ -83,17 +90,27 @@ def _setup(variant: str) -> tuple[Any, Any, Any]:
 
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    otlp_endpoint = os.environ.get(OTLP_ENV)
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    else:
+        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     meter_provider: Any = MeterProvider(metric_readers=[InMemoryMetricReader()])
     if variant.endswith(NOMETRICS):
         variant = variant.removesuffix(NOMETRICS)
         meter_provider = None  # the global no-op provider: what an app without metrics set up gets
+    else:
+        metrics.set_meter_provider(meter_provider)  # the app has metrics set up
     if variant.startswith("ours"):
         from watchkeeper import collector
 
+        metrics_on = variant == "ours_metrics_on"
         collector.instrument(
             tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
+            meter_provider=meter_provider if metrics_on else None,
+            metrics=metrics_on,
             exporters=(),
             capture_content=variant == "ours_capture_on",
         )
@@ -112,6 +129,59 @@ def _setup(variant: str) -> tuple[Any, Any, Any]:
         http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
     )
     return client, exporter, tracer_provider
+
+
+class OtlpSink:
+    """An OTLP/HTTP trace receiver in its own process (answers 200 with an empty export response)."""
+
+    def __enter__(self) -> OtlpSink:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.bench_tracing", "--sink"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.endpoint = self.proc.stdout.readline().strip()
+        os.environ[OTLP_ENV] = self.endpoint
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.environ.pop(OTLP_ENV, None)
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=10)
+        print(f"OTLP sink: {out.strip()}")
+
+
+def run_sink() -> None:
+    import signal
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    counts = {"requests": 0, "bytes": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_POST(self) -> None:
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            counts["requests"] += 1
+            counts["bytes"] += len(data)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    def stop(*_: Any) -> None:
+        threading.Thread(target=server.shutdown).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"http://127.0.0.1:{server.server_address[1]}/v1/traces", flush=True)
+    server.serve_forever()
+    print(f"{counts['requests']} export requests, {counts['bytes']:,} bytes", flush=True)
 
 
 def run_variant(variant: str, calls: int, warmup: int = 200) -> dict[str, Any]:
@@ -141,7 +211,7 @@ def run_variant(variant: str, calls: int, warmup: int = 200) -> dict[str, Any]:
     flusher = threading.Thread(target=tracer_provider.force_flush)
     flusher.start()
     flusher.join()
-    spans = len(exporter.get_finished_spans())
+    spans = len(exporter.get_finished_spans()) if not os.environ.get(OTLP_ENV) else calls
     walls.sort()
     return {
         "variant": variant,
@@ -165,6 +235,7 @@ def _child_env() -> dict[str, str]:
     env = {**os.environ, "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"}
     env["PYTHONHASHSEED"] = "0"  # same dict/set layouts in every child: instruction counts repeat exactly
     env.pop("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None)
+    env.pop("WATCHKEEPER_SDK_METRICS", None)
     return env
 
 
@@ -217,14 +288,14 @@ def _instructions(variant: str, calls: int) -> tuple[int, int]:
     return sum(per_thread.values()), per_thread["01"]
 
 
-def instructions_table(variants: list[str], low: int, high: int) -> None:
+def instructions_table(variants: list[str], low: int, high: int, workers: int | None = None) -> None:
     """Instructions per call = (Ir(high calls) - Ir(low calls)) / (high - low): exact and noise-free.
 
     "total" counts every thread (the honest CPU cost); "call path" counts only the thread making the calls,
     which is what the application waits for (our metrics are recorded on a background thread).
     """
     jobs = [(v, n) for v in variants for n in (low, high)]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         counts = dict(zip(jobs, pool.map(lambda job: _instructions(*job), jobs), strict=True))
     tables = {}
     for index, label in ((0, "total"), (1, "call path")):
@@ -256,15 +327,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs per variant, interleaved; best is kept")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
+    parser.add_argument("--jobs", type=int, default=None, help="callgrind runs at once (default: cores)")
+    parser.add_argument(
+        "--export", choices=("memory", "otlp"), default="memory", help="where spans go (otlp: a sink process)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=200, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.sink:
+        run_sink()
+        return 0
     if args.child:
         print(json.dumps(run_variant(args.child, args.calls, args.warmup)))
         return 0
     variants = [v for v in args.variants.split(",") if v]
+    if args.export == "otlp":
+        with OtlpSink():
+            print(f"spans exported over OTLP/HTTP ({os.environ[OTLP_ENV]}) by a BatchSpanProcessor")
+            return _measure(args, variants)
+    return _measure(args, variants)
+
+
+def _measure(args: argparse.Namespace, variants: list[str]) -> int:
     if args.instructions:
-        instructions_table(variants, 50, 250)
+        instructions_table(variants, 50, 250, args.jobs)
         return 0
     best: dict[str, dict[str, Any]] = {}
     for _ in range(args.rounds):

@@ -170,6 +170,13 @@ class DetectorsStage:
         findings, failed = self.analyze(calls) if calls else ([], [])
         for call in calls:
             metrics.CALLS_TRACED.labels(call.service, call.provider).inc()
+            model = call.response_model or call.request_model
+            metrics.GENAI_DURATION.labels(call.service, call.provider, model, call.operation).observe(
+                call.duration_ms / 1000.0
+            )
+            for kind, tokens in (("input", call.input_tokens), ("output", call.output_tokens)):
+                if tokens is not None:
+                    metrics.GENAI_TOKENS.labels(call.service, call.provider, model, kind).observe(tokens)
         if findings:
             # Keyed by app, like the spans: one app's findings stay in order on one partition.
             producer.publish(

@@ -250,6 +250,28 @@ def test_metrics_names(client: httpx.Client, three_incidents: list[dict[str, Any
         assert f"\n{name}" in text, name
 
 
+def test_genai_distributions_derived_from_the_spans(
+    client: httpx.Client, three_incidents: list[dict[str, Any]]
+) -> None:
+    """What the SDK no longer records by default (gen_ai.client.*) the daemon derives from the spans."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = [
+        sample
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for sample in family.samples
+        if sample.labels.get("app") == "page-app-0"
+    ]
+    counts = {
+        (s.name, s.labels.get("type")): s.value
+        for s in samples
+        if s.name.endswith("_count") and s.name.startswith("watchkeeper_genai_")
+    }
+    assert counts[("watchkeeper_genai_operation_duration_seconds_count", None)] == 3
+    assert counts[("watchkeeper_genai_token_usage_count", "input")] == 3
+    assert counts[("watchkeeper_genai_token_usage_count", "output")] == 3
+
+
 def test_ui_summary_and_overview(client: httpx.Client, three_incidents: list[dict[str, Any]]) -> None:
     summary = client.get("/api/v1/ui/summary").json()
     assert summary["incidents"]["triggered"] >= 3

@@ -371,6 +371,42 @@ def test_metrics_not_doubled_when_instrumented_again_on_the_same_provider(client
         provider.shutdown()
 
 
+def test_histograms_are_off_by_default_and_opt_in(
+    client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No meter_provider nor WATCHKEEPER_SDK_METRICS: no histograms (the daemon derives them from the spans),
+    even with an SDK MeterProvider at hand; metrics=True or the env var turn them on, a typo is an error."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    traced = Traced(exporter, reader, provider)
+    monkeypatch.delenv("WATCHKEEPER_SDK_METRICS", raising=False)
+    monkeypatch.setattr("opentelemetry.metrics.get_meter_provider", lambda: meter_provider)
+    try:
+        collector.instrument(tracer_provider=provider, exporters=())
+        client.chat.completions.create(model="m", messages=MESSAGES)
+        assert len(traced.spans()) == 1
+        assert traced.histogram_points(METRIC_DURATION) == []
+        monkeypatch.setenv("WATCHKEEPER_SDK_METRICS", "false")
+        collector.instrument(tracer_provider=provider, meter_provider=meter_provider, exporters=())
+        client.chat.completions.create(model="m", messages=MESSAGES)
+        assert traced.histogram_points(METRIC_DURATION) == []
+        monkeypatch.setenv("WATCHKEEPER_SDK_METRICS", "true")
+        collector.instrument(tracer_provider=provider, exporters=())  # the global provider
+        client.chat.completions.create(model="m", messages=MESSAGES)
+        [point] = traced.histogram_points(METRIC_DURATION)
+        assert point.count == 1
+        monkeypatch.setenv("WATCHKEEPER_SDK_METRICS", "ture")
+        with pytest.raises(ValueError, match="WATCHKEEPER_SDK_METRICS"):
+            collector.instrument(tracer_provider=provider, exporters=())
+    finally:
+        collector.uninstrument()
+        meter_provider.shutdown()
+        provider.shutdown()
+
+
 def test_metrics_recorded_for_spans_the_sampler_drops(client: openai.OpenAI) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=ALWAYS_OFF)

@@ -2,8 +2,8 @@
 
 Arguments win over the standard OpenTelemetry environment variables (OTEL_SERVICE_NAME,
 OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT), which win over the defaults, so the same app is
-configured in code on a laptop and by environment in a deployment.
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, WATCHKEEPER_SDK_METRICS), which win over the defaults,
+so the same app is configured in code on a laptop and by environment in a deployment.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -35,6 +36,9 @@ INSTRUMENTATION_NAME = "watchkeeper.collector"
 INSTRUMENTATION_VERSION = "0.1.0"
 _CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _CAPTURE_ON = frozenset(("1", "true", "yes", "on", "span_only", "span_and_event"))
+_METRICS_ENV = "WATCHKEEPER_SDK_METRICS"
+_TRUE = frozenset(("1", "true", "yes", "on"))
+_FALSE = frozenset(("0", "false", "no", "off", ""))
 
 RedactOption = Redactor | Callable[[str], str] | Iterable[str] | bool | None
 
@@ -52,6 +56,19 @@ _STATE = _State()
 def capture_from_env() -> bool:
     """OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = true, SPAN_ONLY or SPAN_AND_EVENT: capture."""
     return os.environ.get(_CAPTURE_ENV, "").strip().lower() in _CAPTURE_ON
+
+
+def metrics_from_env() -> bool | None:
+    """WATCHKEEPER_SDK_METRICS = true/false; None when unset. A typo is an error, not a silent default."""
+    raw = os.environ.get(_METRICS_ENV)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{_METRICS_ENV}={raw!r}: use true or false")
 
 
 def _redactor(option: RedactOption) -> Callable[[str], str] | None:
@@ -81,11 +98,15 @@ def instrument(
     azure_connection_string: str | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    metrics: bool | None = None,
 ) -> TracerProvider:
     """Trace every `openai` chat call (and `trace_call` blocks); returns the TracerProvider spans go through.
 
-    The gen_ai.client.* histograms go to `meter_provider` (else the global one); they are recorded from the
-    finished spans in the background, so call `tracer_provider.force_flush()` before reading them.
+    metrics: record the gen_ai.client.operation.duration and gen_ai.client.token.usage histograms in the
+    app (default: WATCHKEEPER_SDK_METRICS, else on when `meter_provider` is given, else off). Off by default
+    because recording them costs more CPU than the span, and the daemon derives the same distributions from
+    the spans it receives (watchkeeper_genai_* on its /metrics). They go to `meter_provider` (else the global
+    one), recorded from the finished spans in the background: `tracer_provider.force_flush()` before reading.
 
     capture_content: record message content (default: the OTEL_* env var, else off). redact: None/True = the
     built-in patterns, False = none, a list of kind names, or any `str -> str` callable. exporters: any of
@@ -97,6 +118,10 @@ def instrument(
     unknown = [name for name in exporters if name not in known]
     if unknown:
         raise ValueError(f"unknown exporters {unknown}; choose from {known}")
+    if metrics is None:
+        metrics = metrics_from_env()
+    if metrics is None:
+        metrics = meter_provider is not None
     uninstrument()
     created = None
     if tracer_provider is None:
@@ -113,7 +138,9 @@ def instrument(
         azure_connection_string=azure_connection_string,
     )
     processors = [_exporter_processor(name, options) for name in dict.fromkeys(exporters)]
-    meter = (meter_provider or metrics.get_meter_provider()).get_meter(
+    if not metrics:
+        meter_provider = otel_metrics.NoOpMeterProvider()  # sampled-out calls record nothing either
+    meter = (meter_provider or otel_metrics.get_meter_provider()).get_meter(
         INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION
     )
     telemetry = decorator.Telemetry(
@@ -134,8 +161,8 @@ def instrument(
     )
     if telemetry.capture_content:
         telemetry.redact = _redactor(redact)
-    # The histograms are recorded from our finished spans on a worker thread, not on the call path.
-    processors.append(SpanMetricsProcessor(telemetry.duration, telemetry.tokens, INSTRUMENTATION_NAME))
+    if metrics:  # recorded from our finished spans on a worker thread, not on the call path
+        processors.append(SpanMetricsProcessor(telemetry.duration, telemetry.tokens, INSTRUMENTATION_NAME))
     for processor in processors:
         tracer_provider.add_span_processor(processor)
     _STATE.created_provider = created

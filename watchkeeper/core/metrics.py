@@ -18,6 +18,22 @@ INTAKE_REJECTS = Counter(
 CALLS_TRACED = Counter(
     "watchkeeper_calls_traced", "Model calls normalized and analyzed", ["app", "provider"], registry=REGISTRY
 )
+# The GenAI client distributions (gen_ai.client.operation.duration / token.usage), derived from the spans the
+# daemon receives, so instrumented apps need not record them (the SDK's histograms are off by default).
+GENAI_DURATION = Histogram(
+    "watchkeeper_genai_operation_duration_seconds",
+    "Duration of the model calls the daemon analyzed (gen_ai.client.operation.duration)",
+    ["app", "provider", "model", "operation"],
+    registry=REGISTRY,
+    buckets=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92),
+)
+GENAI_TOKENS = Histogram(
+    "watchkeeper_genai_token_usage",
+    "Tokens per model call by type, input or output (gen_ai.client.token.usage)",
+    ["app", "provider", "model", "type"],
+    registry=REGISTRY,
+    buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864),
+)
 FINDINGS = Counter("watchkeeper_findings", "Findings raised", ["detector", "severity"], registry=REGISTRY)
 DETECTOR_ERRORS = Counter(
     "watchkeeper_detector_errors",
