@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from watchkeeper.collector.sdk.decorator import CallSpan, conversation, current_call, trace_call
     from watchkeeper.collector.sdk.instrument import export_stats, instrument, is_instrumented, uninstrument
     from watchkeeper.collector.sdk.redact import Redactor
+    from watchkeeper.core.kafka_security import KafkaSecurity
 
 _LAZY = {
     "instrument": "watchkeeper.collector.sdk.instrument",
@@ -29,10 +30,12 @@ _LAZY = {
     "current_call": "watchkeeper.collector.sdk.decorator",
     "CallSpan": "watchkeeper.collector.sdk.decorator",
     "Redactor": "watchkeeper.collector.sdk.redact",
+    "KafkaSecurity": "watchkeeper.core.kafka_security",
 }
 
 __all__ = [
     "CallSpan",
+    "KafkaSecurity",
     "Redactor",
     "conversation",
     "current_call",

@@ -39,6 +39,7 @@ SDK_CORE_ALLOWED = (
     "watchkeeper.core.records",
     "watchkeeper.core.plugins",
     "watchkeeper.core.identifiers",
+    "watchkeeper.core.kafka_security",  # the Kafka exporter's TLS/SASL settings, shared with the bus
 )
 SDK_FORBIDDEN_LIBRARIES = ("sklearn", "scipy", "aiohttp", "grpc")
 GENERIC_NAMES = ("collector", "detectors", "alerts")

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -301,3 +302,127 @@ def test_otlp_endpoint_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     assert otlp_traces_endpoint() == "http://other:4318/custom"
     assert otlp_traces_endpoint("http://arg:9999") == "http://arg:9999/v1/traces"
     assert otlp_traces_endpoint("http://arg:9999/v1/traces") == "http://arg:9999/v1/traces"
+
+
+# -- Kafka security: the same settings as the daemon's bus ---------------------------------------------------
+EVENT_HUBS = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0"
+
+
+def _kafka_exporter(**options: Any) -> KafkaSpanExporter:
+    from watchkeeper.collector.sdk.exporters import ExporterOptions
+    from watchkeeper.collector.sdk.exporters.kafka import plugin
+
+    exporter, _destination = plugin.create(ExporterOptions(**options))
+    assert isinstance(exporter, KafkaSpanExporter)
+    return exporter
+
+
+def test_kafka_exporter_takes_event_hubs_settings_without_connecting() -> None:
+    exporter = _kafka_exporter(
+        kafka_bootstrap="ns.servicebus.windows.net:9093",
+        kafka_security=collector.KafkaSecurity.event_hubs(EVENT_HUBS),
+    )
+    config = exporter._config
+    assert config["security_protocol"] == "SASL_SSL" and config["sasl_mechanism"] == "PLAIN"
+    assert config["sasl_plain_username"] == "$ConnectionString"
+    assert config["sasl_plain_password"] == EVENT_HUBS
+    assert EVENT_HUBS not in repr(collector.KafkaSecurity.event_hubs(EVENT_HUBS))  # never in logs
+    exporter.shutdown()
+
+
+def test_kafka_security_from_a_dict_and_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    scram = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512"}
+    exporter = _kafka_exporter(
+        kafka_bootstrap="127.0.0.1:9092", kafka_security={**scram, "sasl_username": "u", "sasl_password": "p"}
+    )
+    assert exporter._config["sasl_mechanism"] == "SCRAM-SHA-512"
+    monkeypatch.setenv("WATCHKEEPER_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("WATCHKEEPER_KAFKA_SASL_MECHANISM", "PLAIN")
+    monkeypatch.setenv("WATCHKEEPER_KAFKA_SASL_USERNAME", "$ConnectionString")
+    monkeypatch.setenv("WATCHKEEPER_KAFKA_SASL_PASSWORD", EVENT_HUBS)
+    monkeypatch.setenv("WATCHKEEPER_KAFKA_SSL_CHECK_HOSTNAME", "true")
+    from_env = _kafka_exporter(kafka_bootstrap="ns.servicebus.windows.net:9093")._config
+    assert from_env["security_protocol"] == "SASL_SSL" and from_env["sasl_plain_password"] == EVENT_HUBS
+    assert from_env["ssl_check_hostname"] is True
+
+
+@pytest.mark.parametrize(
+    ("security", "words"),
+    [
+        ({"security_protocol": "SASL_SSL"}, "kafka_security.sasl_mechanism"),
+        ({"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN"}, "kafka_security.sasl_username"),
+        ({"security_protocol": "SSL", "ssl_cafile": "/nonexistent/ca.pem"}, "kafka_security.ssl_cafile"),
+        ({"sasl_username": "u", "sasl_password": "p"}, "does not use SASL"),
+        ({"security_protocol": "TLS"}, "use one of PLAINTEXT"),
+        ({"sasl_pasword": "typo"}, "kafka_security.sasl_pasword: unknown"),
+    ],
+)
+def test_wrong_kafka_security_fails_in_instrument_naming_the_key(
+    security: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ValueError, match=words.replace(".", r"\.")):
+        collector.instrument(exporters=("kafka",), kafka_bootstrap="127.0.0.1:9092", kafka_security=security)
+    collector.uninstrument()
+
+
+def test_the_sdk_and_the_bus_build_the_same_client_settings(tmp_path: Path) -> None:
+    from watchkeeper.core.bus.config import BusConfig
+    from watchkeeper.core.bus.kafka import client_settings
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    for security in (
+        {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "PLAIN",
+            "sasl_username": "$ConnectionString",
+            "sasl_password": EVENT_HUBS,
+        },
+        {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-256",
+            "sasl_username": "u",
+            "sasl_password": "p",
+        },
+        {"security_protocol": "SSL", "ssl_cafile": str(ca), "ssl_check_hostname": False},
+    ):
+        bus = client_settings(BusConfig(kind="kafka", **security))
+        sdk = _kafka_exporter(kafka_bootstrap="127.0.0.1:9092", kafka_security=security)._config
+        keys = {k for k in bus if k.startswith(("security_", "sasl_", "ssl_"))}
+        assert keys and {k: bus[k] for k in keys} == {k: sdk[k] for k in keys}
+
+
+@pytest.mark.kafka
+@pytest.mark.filterwarnings(_KAFKA_IMPORT_WARNING)
+def test_instrumented_app_exports_through_configured_kafka_security(kafka_bootstrap: str) -> None:
+    """instrument(exporters=("kafka",), kafka_security=...) end to end against the test broker (PLAINTEXT:
+    the broker here has no SASL users; the settings path is the one SASL_SSL takes)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    topic = f"wk-sec-{uuid.uuid4().hex[:8]}"
+    tracer_provider = collector.instrument(
+        service_name="secure-bot",
+        exporters=("kafka",),
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_topic=topic,
+        kafka_security={"security_protocol": "PLAINTEXT"},
+    )
+    try:
+        _one_call()
+        assert tracer_provider.force_flush(20_000)
+        [stats] = collector.export_stats()
+        assert stats.exported == 1 and "PLAINTEXT" in stats.destination
+    finally:
+        collector.uninstrument()
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, consumer_timeout_ms=10_000)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        deadline, records = time.monotonic() + 20, []
+        while not records and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    assert [r.key for r in records] == [b"secure-bot"]

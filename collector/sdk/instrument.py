@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
@@ -29,6 +30,7 @@ from watchkeeper.collector.sdk.exporters import (
 )
 from watchkeeper.collector.sdk.metrics_from_spans import SpanMetricsProcessor
 from watchkeeper.collector.sdk.redact import Redactor, default_redactor
+from watchkeeper.core.kafka_security import KafkaSecurity
 
 logger = logging.getLogger("watchkeeper.collector")
 
@@ -95,6 +97,7 @@ def instrument(
     otlp_endpoint: str | None = None,
     kafka_bootstrap: str | Sequence[str] | None = None,
     kafka_topic: str = "watchkeeper.spans",
+    kafka_security: KafkaSecurity | Mapping[str, Any] | None = None,
     azure_connection_string: str | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
@@ -107,6 +110,11 @@ def instrument(
     because recording them costs more CPU than the span, and the daemon derives the same distributions from
     the spans it receives (watchkeeper_genai_* on its /metrics). They go to `meter_provider` (else the global
     one), recorded from the finished spans in the background: `tracer_provider.force_flush()` before reading.
+
+    kafka_security: TLS/SASL of the kafka exporter, the same settings as the daemon's bus: a KafkaSecurity
+    (`KafkaSecurity.event_hubs(connection_string)` for Azure Event Hubs) or a dict of security_protocol,
+    sasl_mechanism, sasl_username, sasl_password, ssl_cafile, ssl_certfile, ssl_keyfile, ssl_check_hostname;
+    default: the WATCHKEEPER_KAFKA_<SETTING> variables, else PLAINTEXT.
 
     capture_content: record message content (default: the OTEL_* env var, else off). redact: None/True = the
     built-in patterns, False = none, a list of kind names, or any `str -> str` callable. exporters: any of
@@ -135,6 +143,7 @@ def instrument(
         otlp_endpoint=otlp_endpoint,
         kafka_bootstrap=kafka_bootstrap,
         kafka_topic=kafka_topic,
+        kafka_security=kafka_security,
         azure_connection_string=azure_connection_string,
     )
     processors = [_exporter_processor(name, options) for name in dict.fromkeys(exporters)]

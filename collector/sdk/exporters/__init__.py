@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -158,6 +159,8 @@ class ExporterOptions:
     otlp_endpoint: str | None = None
     kafka_bootstrap: str | Sequence[str] | None = None
     kafka_topic: str = "watchkeeper.spans"
+    #: a KafkaSecurity, or a dict of its fields (security_protocol, sasl_*, ssl_*); None: WATCHKEEPER_KAFKA_*
+    kafka_security: Any = None
     azure_connection_string: str | None = None
 
 

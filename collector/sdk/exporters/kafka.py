@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from watchkeeper.collector.sdk.exporters import ExporterOptions, ExporterPlugin
+from watchkeeper.core.kafka_security import KafkaSecurity
 
 logger = logging.getLogger("watchkeeper.collector.export.kafka")
 
@@ -126,14 +127,31 @@ class KafkaSpanExporter(SpanExporter):
             producer.close(timeout=self._send_timeout_s)
 
 
+def kafka_security(option: Any) -> KafkaSecurity | None:
+    """`instrument(kafka_security=...)`: a KafkaSecurity, a dict of its fields, or None (from the env)."""
+    if option is None:
+        return KafkaSecurity.from_env()
+    if isinstance(option, KafkaSecurity):
+        return option
+    if isinstance(option, Mapping):
+        return KafkaSecurity.from_mapping(option, prefix="kafka_security.")
+    raise TypeError(
+        f"kafka_security: pass a KafkaSecurity or a dict of its fields, not {type(option).__name__}"
+    )
+
+
 def _create(options: ExporterOptions) -> tuple[SpanExporter, str]:
     bootstrap = options.kafka_bootstrap or os.environ.get("WATCHKEEPER_KAFKA_BOOTSTRAP")
     if not bootstrap:
         raise ValueError(
             "the kafka exporter needs kafka_bootstrap='host:port' (or WATCHKEEPER_KAFKA_BOOTSTRAP)"
         )
-    exporter = KafkaSpanExporter(bootstrap, options.kafka_topic)
-    return exporter, f"kafka {','.join(exporter.bootstrap_servers)} topic {options.kafka_topic}"
+    security = kafka_security(options.kafka_security)
+    # Checked here, in instrument(): a wrong setting fails at start-up, not silently on the export thread.
+    producer_config = security.client_settings(prefix="kafka_security.") if security is not None else {}
+    exporter = KafkaSpanExporter(bootstrap, options.kafka_topic, producer_config=producer_config)
+    protocol = producer_config.get("security_protocol", "PLAINTEXT")
+    return exporter, f"kafka {','.join(exporter.bootstrap_servers)} topic {options.kafka_topic} ({protocol})"
 
 
 plugin = ExporterPlugin(create=_create)

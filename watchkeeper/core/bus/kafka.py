@@ -28,6 +28,7 @@ from kafka.errors import (
 from kafka.structs import OffsetAndMetadata
 
 from watchkeeper.core.bus.base import Bus, BusError, Consumer, Producer, Record
+from watchkeeper.core.kafka_security import KafkaSecurity, KafkaSecurityError
 
 if TYPE_CHECKING:  # kept out of the import path: the bus itself needs no configuration machinery
     from watchkeeper.core.bus.config import BusConfig
@@ -55,32 +56,20 @@ def client_settings(cfg: BusConfig) -> dict[str, Any]:
         # Bounded wait for the first connection: an unreachable cluster fails start-up instead of hanging it.
         "bootstrap_timeout_ms": cfg.request_timeout_ms,
     }
-    if cfg.security_protocol.startswith("SASL_"):
-        if cfg.sasl_mechanism is None:
-            raise BusError(
-                f"bus.security_protocol={cfg.security_protocol} needs bus.sasl_mechanism (PLAIN for Azure "
-                "Event Hubs and Confluent Cloud, or SCRAM-SHA-256/512)"
-            )
-        if cfg.sasl_mechanism == "OAUTHBEARER":
-            raise BusError(
-                "bus.sasl_mechanism=OAUTHBEARER needs a token provider, which Watchkeeper does not "
-                "configure yet: use PLAIN or SCRAM-SHA-256/512"
-            )
-        if not cfg.sasl_username or cfg.sasl_password is None:
-            raise BusError(
-                f"bus.sasl_mechanism={cfg.sasl_mechanism} needs bus.sasl_username and bus.sasl_password "
-                "(for Azure Event Hubs: username '$ConnectionString', password the namespace connection "
-                "string)"
-            )
-        settings["sasl_mechanism"] = cfg.sasl_mechanism
-        settings["sasl_plain_username"] = cfg.sasl_username
-        settings["sasl_plain_password"] = cfg.sasl_password.get_secret_value()
-    if cfg.security_protocol in ("SSL", "SASL_SSL"):
-        settings["ssl_check_hostname"] = cfg.ssl_check_hostname
-        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-            value = getattr(cfg, key)
-            if value:
-                settings[key] = value
+    security = KafkaSecurity(
+        security_protocol=cfg.security_protocol,
+        sasl_mechanism=cfg.sasl_mechanism,
+        sasl_username=cfg.sasl_username,
+        sasl_password=cfg.sasl_password.get_secret_value() if cfg.sasl_password is not None else None,
+        ssl_cafile=cfg.ssl_cafile,
+        ssl_certfile=cfg.ssl_certfile,
+        ssl_keyfile=cfg.ssl_keyfile,
+        ssl_check_hostname=cfg.ssl_check_hostname,
+    )
+    try:
+        settings.update(security.client_settings(prefix="bus."))
+    except KafkaSecurityError as exc:
+        raise BusError(str(exc)) from None
     return settings
 
 
