@@ -20,6 +20,7 @@ from watchkeeper.alerts.clock import Clock, SystemClock
 from watchkeeper.alerts.config import AlertsConfig
 from watchkeeper.alerts.outbox import Dispatcher, incident_url
 from watchkeeper.alerts.store import IncidentStore
+from watchkeeper.core import metrics
 from watchkeeper.core.bus.base import Bus, Consumer, Producer, Record, TopicsConfig
 from watchkeeper.core.findings import Finding
 from watchkeeper.core.stage import ConsumerLoop
@@ -27,6 +28,8 @@ from watchkeeper.core.stage import ConsumerLoop
 log = logging.getLogger(__name__)
 
 _PRUNE_EVERY_S = 3600.0
+#: What a notification attempt ends as (watchkeeper_notifications{outcome=...}).
+NOTIFICATION_OUTCOMES = ("sent", "retry", "dead", "suppressed", "superseded")
 
 
 def default_channel_factory(cfg: AlertsConfig, dashboard_url: str) -> dict[str, list[Channel]]:
@@ -60,6 +63,8 @@ class AlertsStage:
         if channels is None:
             channels = (channel_factory or default_channel_factory)(cfg, dashboard_url)
         self.channels = {name: list(chs) for name, chs in channels.items()}
+        kinds = {c.kind for chs in self.channels.values() for c in chs}
+        metrics.zero(metrics.NOTIFICATIONS, [(k, o) for k in sorted(kinds) for o in NOTIFICATION_OUTCOMES])
         self.store = IncidentStore(
             Path(state_dir),
             cfg,

@@ -20,7 +20,7 @@ from watchkeeper.core.bus.base import Bus, Consumer, Producer, Record
 from watchkeeper.core.bus.config import TopicsConfig
 from watchkeeper.core.decoding import CallDecoder
 from watchkeeper.core.detector import Detector
-from watchkeeper.core.findings import Finding
+from watchkeeper.core.findings import Finding, Severity
 from watchkeeper.core.records import ModelCall
 from watchkeeper.core.stage import ConsumerLoop
 from watchkeeper.detectors.config import DetectorsConfig
@@ -58,6 +58,10 @@ class DetectorsStage:
         self.detectors: list[Detector] = build_suite(
             cfg.detector_settings(), self.state_db.namespace, Path(state_dir)
         )
+        names = [d.name for d in self.detectors]
+        metrics.zero(metrics.DETECTOR_ERRORS, [(n,) for n in names])
+        metrics.zero(metrics.FINDINGS, [(n, s.value) for n in names for s in Severity])
+        metrics.zero(metrics.FINDINGS_SUPPRESSED, [(n,) for n in names])
         self.decoder = decoder
         pending = self._stage_state.get(PENDING_KEY) or []
         # Persisted calls beyond the decoder's bound are analyzed with the first batch, not dropped.

@@ -250,6 +250,39 @@ def test_metrics_names(client: httpx.Client, three_incidents: list[dict[str, Any
         assert f"\n{name}" in text, name
 
 
+def test_metrics_follow_prometheus_conventions(client: httpx.Client) -> None:
+    """Process metrics as every Prometheus client exports them; counters exist at 0 before anything happens,
+    so a dashboard panel shows 0 rather than "No data"."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for s in family.samples
+    }
+    names = {name for name, _ in samples}
+    for name in (
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+        "python_info",
+        "python_gc_objects_collected_total",
+    ):
+        assert name in names, name
+    zeros = [
+        ("watchkeeper_intake_rejects_total", (("reason", "rate_limited"), ("transport", "grpc"))),
+        ("watchkeeper_intake_spans_received_total", (("transport", "grpc"),)),
+        ("watchkeeper_detector_errors_total", (("detector", "drift"),)),
+        ("watchkeeper_findings_total", (("detector", "leakage"), ("severity", "critical"))),
+    ]
+    for key in zeros:
+        assert key in samples, key
+    outcomes = {
+        dict(labels)["outcome"] for name, labels in samples if name == "watchkeeper_notifications_total"
+    }
+    assert outcomes >= {"sent", "retry", "dead", "suppressed", "superseded"}
+
+
 def test_genai_distributions_derived_from_the_spans(
     client: httpx.Client, three_incidents: list[dict[str, Any]]
 ) -> None:

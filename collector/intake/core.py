@@ -21,6 +21,7 @@ from watchkeeper.collector.intake.limits import Admission, Slot, TokenBucket
 from watchkeeper.collector.intake.publish import Publisher
 from watchkeeper.collector.intake.signals import LOGS, TRACES, Signal
 from watchkeeper.collector.translate.otlp_json import OtlpJsonError
+from watchkeeper.core import metrics
 from watchkeeper.core.bus.base import BusError, Producer, TopicsConfig
 from watchkeeper.core.metrics import INTAKE_REJECTS, SPANS_RECEIVED
 
@@ -45,6 +46,7 @@ class IntakeCore:
         self._last_bus_log = -_BUS_LOG_INTERVAL_S
         self._suppressed_bus_errors = 0
         self._cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intake-cpu")
+        zero_intake_metrics()
 
     async def start(self) -> None:
         await self.publisher.start()
@@ -129,6 +131,16 @@ class IntakeCore:
             log.error("intake: bus publish failed, answering 503: %s%s", exc, more)
         else:
             log.error("intake: unexpected publish failure, answering 503%s", more, exc_info=exc)
+
+
+TRANSPORTS = ("http", "grpc")
+
+
+def zero_intake_metrics() -> None:
+    """Every transport and refusal reason at 0 on /metrics from the start."""
+    reasons = [r.label for r in Reason] + ["invalid_span", "invalid_log"]
+    metrics.zero(SPANS_RECEIVED, [(t,) for t in TRANSPORTS])
+    metrics.zero(INTAKE_REJECTS, [(t, reason) for t in TRANSPORTS for reason in reasons])
 
 
 def count_reject(transport: str, rejected: Rejected) -> None:

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The standard process_* (CPU, memory, open files, start time), python_info and python_gc_* series, as every
+# Prometheus client exports them, so the usual process dashboards and alerts work on the daemon.
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+
+
+def zero(metric: MetricWrapperBase, label_sets: Iterable[tuple[str, ...]]) -> None:
+    """Create the series of `metric` for every known label set, so /metrics shows 0 rather than nothing
+    (a dashboard panel then reads 0 instead of "No data", and rate() works from the first increment)."""
+    for labels in label_sets:
+        metric.labels(*labels)
+
 
 SPANS_RECEIVED = Counter(
     "watchkeeper_intake_spans_received", "Spans accepted by the intake", ["transport"], registry=REGISTRY
