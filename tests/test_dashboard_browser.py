@@ -15,22 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, Page
 from tests.support.daemon import daemon_settings, wait_until
 from tests.support.net import free_port
 from tests.support.receivers import WebhookReceiver as Receiver
 from tests.support.spans import SpanFactory, export
 from watchkeeper.app import Daemon
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-UI_TIMEOUT_MS = 20_000
 
 pytestmark = [
     pytest.mark.browser,
@@ -100,37 +90,6 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
-
-
-class Page:
-    """A fresh browser page that records script errors, console errors and dialogs."""
-
-    def __init__(self, browser: Any, base: str) -> None:
-        # bypass_csp: the page's CSP would also block injected script; without it, the tests prove that the
-        # rendering itself keeps model output inert (and Playwright's own waits may evaluate script).
-        self.context = browser.new_context(viewport={"width": 1440, "height": 900}, bypass_csp=True)
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(UI_TIMEOUT_MS)
-        self.base = base
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        self.page.on(
-            "console", lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None
-        )
-
-        def on_dialog(dialog: Any) -> None:
-            self.dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        self.page.on("dialog", on_dialog)
-
-    def goto(self, path: str) -> Any:
-        self.page.goto(self.base + path)
-        return self.page
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture
@@ -358,8 +317,9 @@ def test_operational_evidence_shows_the_metric_chart(ui: Page, daemon: Daemon, c
 def test_overview_page(ui: Page, daemon: Daemon, client: httpx.Client) -> None:
     integrity_incident(daemon, client, "overview-app")
     page = ui.goto("/overview?window=900")
-    page.wait_for_selector(".chart-grid .panel")
-    assert page.locator(".chart-grid .panel").count() == 6
+    page.wait_for_selector("[data-section=findings-charts] .panel")
+    assert page.locator("[data-section=findings-charts] .panel").count() == 5
+    assert page.locator("[data-section=traffic] .chart-panel").count() == 5
     page.wait_for_selector("td:has-text('integrity')")
     assert int(page.locator("[data-stat='calls'] .stat-value").inner_text().replace(",", "")) >= 3
     assert page.locator(".stage-chip.ok").count() == 3
@@ -385,7 +345,7 @@ def test_screenshots(browser: Any, tmp_path: Path) -> None:
     d.start()
     gen = TrafficGenerator(d.intake_url, load_corpus())
     try:
-        drive_traffic(gen, 240, random.Random(11))
+        drive_traffic(gen, 240, random.Random(11), spread_s=840)
         gen.flush()
         spans = SpanFactory(service="checkout-assistant", environment="prod")
         leak = "Reach our billing lead at dana.whitfield@northwind-bank.io or use card 4539 1488 0343 6467."
@@ -417,7 +377,7 @@ def test_screenshots(browser: Any, tmp_path: Path) -> None:
                     p.wait_for_timeout(300)
                     p.screenshot(path=str(out / f"incident-{detector.replace('_', '-')}.png"), full_page=True)
             p = page.goto("/overview?window=900")
-            p.wait_for_selector(".chart-grid .panel")
+            p.wait_for_selector("[data-section=traffic] canvas")
             p.wait_for_selector("td:has-text('integrity')")
             p.wait_for_timeout(300)
             p.screenshot(path=str(out / "overview.png"), full_page=True)
@@ -426,8 +386,25 @@ def test_screenshots(browser: Any, tmp_path: Path) -> None:
             p.screenshot(path=str(out / "silences.png"), full_page=True)
             p = page.goto(f"/incidents/{by_detector['integrity']['id']}")
             p.click("button[data-action=silence]")
-            p.wait_for_selector("form.modal")
+            p.wait_for_selector("form.modal [data-section=preview] .preview-head")
             p.screenshot(path=str(out / "silence-dialog.png"))
+            p = page.goto("/calls")
+            p.wait_for_selector("tr.call-row")
+            p.wait_for_timeout(300)
+            p.screenshot(path=str(out / "calls.png"))
+            with httpx.Client(base_url=d.web_url, timeout=10.0) as c:
+                flagged = c.get("/api/v1/calls", params={"detector": "integrity", "limit": 1}).json()[0]
+            p = page.goto(f"/calls/{flagged['id']}")
+            p.wait_for_selector("pre[data-field=answer]")
+            p.screenshot(path=str(out / "call.png"), full_page=True)
+            p = page.at_width(390, 844)
+            p = page.goto("/")
+            p.wait_for_selector("tr.inc-row")
+            p.wait_for_timeout(300)
+            p.screenshot(path=str(out / "incidents-phone.png"))
+            p = page.goto(f"/incidents/{by_detector['integrity']['id']}")
+            p.wait_for_selector(".finding[open]")
+            p.screenshot(path=str(out / "incident-phone.png"))
             assert page.errors == []
         finally:
             page.close()

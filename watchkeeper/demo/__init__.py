@@ -115,10 +115,12 @@ class TrafficGenerator:
         system_prompt: str,
         fingerprint: str = "fp_a1b2c3",
         latency_s: float | None = None,
+        ago_s: float = 0.0,
     ) -> None:
+        """`ago_s`: the call ended that long ago (to lay recorded traffic out over time)."""
         spec = self.corpus["apps"][app]
         latency = latency_s if latency_s is not None else self.rng.lognormvariate(-0.4, 0.35)
-        end_ns = time.time_ns()
+        end_ns = time.time_ns() - int(ago_s * 1e9)
         start_ns = end_ns - int(latency * 1e9)
         tracer = self.tracers[app]
         model = spec["model"]
@@ -180,9 +182,15 @@ def _client_kind() -> Any:
 
 
 def drive_traffic(
-    gen: TrafficGenerator, calls: int, rng: random.Random, stop: threading.Event | None = None
+    gen: TrafficGenerator,
+    calls: int,
+    rng: random.Random,
+    stop: threading.Event | None = None,
+    spread_s: float = 0.0,
 ) -> dict[str, int]:
-    """The demo's script: normal traffic, then the three episodes, interleaved with normal traffic."""
+    """The demo's script: normal traffic, then the three episodes, interleaved with normal traffic.
+
+    `spread_s`: date the calls evenly over that many seconds up to now (screenshots of a busy hour)."""
     corpus = gen.corpus
     apps = list(corpus["apps"])
     injection = corpus["injection"]
@@ -204,7 +212,7 @@ def drive_traffic(
         if app == "support-bot" and i == leak_at:
             answer = LEAK_ANSWER
             episodes["leaked_personal_data"] += 1
-        gen.call(app, prompt, answer, system_prompt=system_prompt)
+        gen.call(app, prompt, answer, system_prompt=system_prompt, ago_s=spread_s * (1 - i / calls))
         if i % 20 == 19:
             time.sleep(0.05)  # apps do not send everything in one burst
     return dict(episodes)

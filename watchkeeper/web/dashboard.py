@@ -1,8 +1,8 @@
 """The incident dashboard: a single-page app served from local files, plus the two read endpoints it needs.
 
-Pages (`/`, `/incidents/{id}`, `/overview`, `/silences`) all return the same shell; the browser routes
-client-side and reads the REST API. Nothing is fetched from outside the daemon, so the dashboard works on
-air-gapped hosts. Model outputs are untrusted: the shell ships a strict Content-Security-Policy as a second
+Pages (`/`, `/incidents/{id}`, `/overview`, `/silences`, `/calls`, ...) all return the same shell; the browser
+routes client-side and reads the REST API. Nothing is fetched from outside the daemon, so the dashboard works
+on air-gapped hosts. Model outputs are untrusted: the shell ships a strict Content-Security-Policy as a second
 line of defence behind the client's text-only rendering.
 
 `/api/v1/ui/summary` and `/api/v1/ui/overview` aggregate what the list and the overview pages show in one
@@ -29,7 +29,16 @@ from watchkeeper.web.endpoints import EndpointTable
 from watchkeeper.web.times import json_response
 
 STATIC_DIR = Path(__file__).with_name("static")
-PAGES = ("/", "/incidents", "/incidents/{id}", "/overview", "/silences")
+PAGES = (
+    "/",
+    "/incidents",
+    "/incidents/{id}",
+    "/overview",
+    "/silences",
+    "/calls",
+    "/calls/{id}",
+    "/findings/{id}",
+)
 SEVERITIES = ("critical", "error", "warning", "info")
 
 SAMPLE_EVERY_S = 5.0
@@ -254,6 +263,20 @@ def _overview(store: Any, window: int, history: CounterHistory | None) -> dict[s
     }
 
 
+def _traffic(calls: Any, buckets: list[float], bucket_s: float) -> dict[str, Any]:
+    """Latency, tokens and error rate per app and per model, from the recorded calls of the window."""
+    from watchkeeper.calls.aggregate import traffic
+
+    start, n = buckets[0], len(buckets)
+    rows = calls.series(start, start + n * bucket_s)
+    return {
+        "by_app": traffic(rows, start, bucket_s, n, "app"),
+        "by_model": traffic(rows, start, bucket_s, n, "model"),
+        "calls_in_window": len(rows),
+        "stored": calls.counts(),
+    }
+
+
 # -- handlers ----------------------------------------------------------------------------------------------
 async def page(request: web.Request) -> web.StreamResponse:
     """Every dashboard route gets the shell; the client renders the page for the URL."""
@@ -283,6 +306,10 @@ async def ui_overview(request: web.Request, query: OverviewQuery) -> web.Respons
     store = store_of(request)
     body = await run_blocking(_overview, store, window, request.app.get(HISTORY_KEY))
     daemon = request.app[DAEMON_KEY]
+    calls = getattr(daemon, "calls", None)
+    if calls is not None:
+        body["traffic"] = await run_blocking(_traffic, calls, body["buckets"], body["bucket_s"])
+        body["calls_by_app"] = {app: s["calls"] for app, s in body["traffic"]["by_app"].items()}
     body["stages"] = daemon.readiness()
     detectors = getattr(daemon, "detectors", None)
     body["calls_processed"] = getattr(detectors, "calls_processed", None)

@@ -7,6 +7,9 @@ import * as incidents from "./pages/incidents.js";
 import * as incident from "./pages/incident.js";
 import * as overview from "./pages/overview.js";
 import * as silences from "./pages/silences.js";
+import * as calls from "./pages/calls.js";
+import * as call from "./pages/call.js";
+import * as finding from "./pages/finding.js";
 
 const POLL_MS = 3000;
 
@@ -15,6 +18,9 @@ const ROUTES = [
   [/^\/incidents\/([^/]+)$/, incident, "incidents"],
   [/^\/overview\/?$/, overview, "overview"],
   [/^\/silences\/?$/, silences, "silences"],
+  [/^\/calls\/?$/, calls, "calls"],
+  [/^\/calls\/([^/]+)$/, call, "calls"],
+  [/^\/findings\/([^/]+)$/, finding, "incidents"],
 ];
 
 const root = document.getElementById("page");

@@ -4,7 +4,8 @@
 
 import { get } from "./api.js";
 import { bandChart, compareBars } from "./charts.js";
-import { fmtDuration, fmtNumber, h, highlight } from "./dom.js";
+import { fmtDuration, fmtNumber, h, highlight, link } from "./dom.js";
+import { callPath } from "./pages/calls.js";
 import { kv, table } from "./ui.js";
 
 // What a detector unknown to this daemon (no metadata) gets: its excerpt and every other key.
@@ -123,6 +124,8 @@ const WIDGETS = {
           return c.format === "clamp" ? h("div", { class: "clamp" }, text) : text;
         }
         const out = formatted(value, c.format);
+        // A trace id of a call with a known span opens that call (the calls explorer keeps recent calls).
+        if (out !== null && c.field === "trace_id" && item && item.span_id) return link(callPath(item), out);
         if (out !== null) return out;
         return c.format === "code" || c.format === "code-small" ? h("code", { class: c.format === "code-small" ? "small" : undefined }, "—") : "";
       },
@@ -168,7 +171,9 @@ const WIDGETS = {
 
 function ids(ev) {
   const out = [];
-  if (ev.trace_id) out.push(h("span", { class: "id-chip", title: "trace id" }, h("b", {}, "trace "), h("code", {}, ev.trace_id)));
+  if (ev.trace_id && ev.span_id) {
+    out.push(link(callPath(ev), h("span", { class: "id-chip", title: "open the call" }, h("b", {}, "trace "), h("code", {}, ev.trace_id))));
+  } else if (ev.trace_id) out.push(h("span", { class: "id-chip", title: "trace id" }, h("b", {}, "trace "), h("code", {}, ev.trace_id)));
   if (ev.span_id) out.push(h("span", { class: "id-chip", title: "span id" }, h("b", {}, "span "), h("code", {}, ev.span_id)));
   return out.length ? h("div", { class: "ids" }, out) : null;
 }

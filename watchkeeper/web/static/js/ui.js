@@ -37,13 +37,13 @@ export function table(columns, rows, { empty = "Nothing here", rowAttrs } = {}) 
   if (!rows.length) return h("div", { class: "empty" }, empty);
   return h(
     "table",
-    { class: "grid-table" },
+    { class: "grid-table rtable" },
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", { class: c.cls || "" }, c.label)))),
     h(
       "tbody",
       {},
       rows.map((row) =>
-        h("tr", rowAttrs ? rowAttrs(row) : {}, columns.map((c) => h("td", { class: c.cls || "" }, c.cell(row)))),
+        h("tr", rowAttrs ? rowAttrs(row) : {}, columns.map((c) => h("td", { class: c.cls || "", "data-label": c.label }, c.cell(row)))),
       ),
     ),
   );
@@ -173,18 +173,43 @@ export function silenceDialog(incident, done) {
   const duration = h("select", { name: "duration" }, DURATIONS.map(([label, s]) => h("option", { value: s, selected: s === 14400 }, label)));
   const comment = h("textarea", { name: "comment", rows: 2, required: true, placeholder: "Why is this silenced?" });
   const author = authorInput();
+  const preview = h("div", { class: "silence-preview", "aria-live": "polite", "data-section": "preview" });
+  const currentMatchers = () => [...rows.querySelectorAll(".matcher-row")]
+    .map((r) => [r.querySelector(".m-name").value.trim(), r.querySelector(".m-op").value, r.querySelector(".m-value").value])
+    .filter(([name]) => name)
+    .map(([name, op, value]) => `${name}${op}${JSON.stringify(value)}`);
+  let previewTimer = null;
+  const refreshPreview = () => {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(async () => {
+      const matchers = currentMatchers();
+      if (!matchers.length) {
+        replace(preview, h("span", { class: "muted" }, "Add a matcher to see what it would mute."));
+        return;
+      }
+      try {
+        const { data } = await post("/api/v1/silences/preview", { matchers });
+        replace(preview,
+          h("div", { class: "preview-head" }, data.count ? `Would mute ${data.count} open incident${data.count === 1 ? "" : "s"}:` : "Would mute no open incident right now."),
+          h("ul", { class: "preview-list" }, data.incidents.slice(0, 8).map((i) => h("li", {}, h("span", { class: `pill sev-${i.severity}` }, i.severity), " ", i.title))),
+          data.count > 8 ? h("span", { class: "muted small" }, `and ${data.count - 8} more`) : null);
+      } catch (exc) {
+        replace(preview, h("span", { class: "err-text" }, exc.message));
+      }
+    }, 250);
+  };
+  rows.addEventListener("input", refreshPreview);
+  rows.addEventListener("change", refreshPreview);
   modal("New silence", [
     incident ? h("p", { class: "modal-subject" }, `From incident: ${incident.title}`) : null,
-    field("Matchers", [rows, h("button", { type: "button", class: "btn btn-small", onclick: () => rows.appendChild(matcherRow()) }, "+ Add matcher")], "Notifications for incidents whose labels match all of these are muted; incidents are still recorded."),
+    field("Matchers", [rows, h("button", { type: "button", class: "btn btn-small", onclick: () => { rows.appendChild(matcherRow()); refreshPreview(); } }, "+ Add matcher")], "Notifications for incidents whose labels match all of these are muted; incidents are still recorded."),
+    preview,
     h("div", { class: "field-row" }, field("Duration", duration), field("Author", author)),
     field("Comment", comment),
   ], {
     submitLabel: "Create silence",
     onSubmit: async () => {
-      const matchers = [...rows.querySelectorAll(".matcher-row")]
-        .map((r) => [r.querySelector(".m-name").value.trim(), r.querySelector(".m-op").value, r.querySelector(".m-value").value])
-        .filter(([name]) => name)
-        .map(([name, op, value]) => `${name}${op}${JSON.stringify(value)}`);
+      const matchers = currentMatchers();
       rememberAuthor(author.value.trim());
       const now = Date.now() / 1000;
       await post("/api/v1/silences", {
@@ -198,4 +223,5 @@ export function silenceDialog(incident, done) {
       done();
     },
   });
+  refreshPreview();
 }

@@ -8,6 +8,9 @@ import {
 } from "../dom.js";
 import { detectors, renderEvidence } from "../evidence.js";
 import { kv, panel, silenceDialog, table, transitionDialog } from "../ui.js";
+import { approvalDialog, feedbackButtons } from "../actions.js";
+import { activityPanel } from "../activity.js";
+import { callPath } from "./calls.js";
 
 const SHOWN = 8; // findings listed before "show more"
 
@@ -28,7 +31,19 @@ export function plainWords(inc, known = {}) {
   return `Watchkeeper saw ${what} in ${where || "your traffic"}: ${plural(inc.finding_count, "finding")} ${when}.`;
 }
 
-function findingItem(f, open, known) {
+/** What a person can do about one finding: open its call, say it is (not) a problem, approve its prompt. */
+function findingActions(f, inc, reload) {
+  const ev = f.evidence || {};
+  const approvable = f.detector === "integrity" && ev.new_sha256;
+  return h("div", { class: "finding-foot" },
+    ev.trace_id && ev.span_id ? link(callPath(ev), "Open call") : null,
+    h("span", { class: "actions" },
+      approvable ? h("button", { type: "button", class: "btn btn-small btn-primary", "data-action": "approve", onclick: () => approvalDialog({ app: (f.labels || {}).app || (inc.labels || {}).app, sha256: ev.new_sha256, incidentId: inc.id }, reload) }, "Approve this prompt…") : null,
+      approvable ? h("button", { type: "button", class: "btn btn-small", "data-action": "revoke", onclick: () => approvalDialog({ app: (f.labels || {}).app || (inc.labels || {}).app, sha256: ev.new_sha256, incidentId: inc.id, action: "revoke" }, reload) }, "Revoke…") : null,
+      feedbackButtons("finding", f.id, f.summary, reload, { small: true })));
+}
+
+function findingItem(f, open, known, inc, reload) {
   const details = h(
     "details",
     { class: `finding sev-border-${f.severity}`, open, "data-finding-id": f.id },
@@ -42,6 +57,7 @@ function findingItem(f, open, known) {
       h("span", { class: "tl-summary" }, f.summary),
     ),
     renderEvidence(f, (known[f.detector] || {}).evidence_schema),
+    findingActions(f, inc, reload),
   );
   return details;
 }
@@ -90,6 +106,8 @@ export function mount(root, params, ctx) {
   root.append(h("div", { class: "crumbs" }, link("/", "Incidents"), h("span", {}, " / "), h("code", {}, id)), head, body);
   let incident = null;
   let openIds = null;
+  const activityHost = h("div", { "data-section": "activity" });
+  let activityKey = null;
   let showAll = false;
   let known = {}; // detector name -> metadata (description, evidence schema)
 
@@ -99,12 +117,16 @@ export function mount(root, params, ctx) {
 
   function actions(inc) {
     const closed = inc.status === "resolved";
+    const latest = (inc.findings || []).find((f) => f.detector === "integrity" && (f.evidence || {}).new_sha256);
+    const approvable = latest ? latest.evidence.new_sha256 : null;
     return h(
       "div",
       { class: "actions" },
       h("button", { type: "button", class: "btn", "data-action": "ack", disabled: inc.status !== "triggered", onclick: () => transitionDialog(inc, "ack", reload) }, "Acknowledge"),
       h("button", { type: "button", class: "btn btn-primary", "data-action": "resolve", disabled: closed, onclick: () => transitionDialog(inc, "resolve", reload) }, "Resolve"),
       h("button", { type: "button", class: "btn", "data-action": "silence", onclick: () => silenceDialog(inc, reload) }, "Silence…"),
+      approvable ? h("button", { type: "button", class: "btn", "data-action": "approve-prompt", onclick: () => approvalDialog({ app: (inc.labels || {}).app, sha256: approvable, incidentId: inc.id }, reload) }, "Approve prompt…") : null,
+      feedbackButtons("incident", inc.id, inc.title, reload),
     );
   }
 
@@ -140,7 +162,7 @@ export function mount(root, params, ctx) {
       panel(`Findings timeline${shown}`, [
         findings.length > 1 ? stackedBars({ buckets: tl.buckets, series: bySeverity, bucketS: tl.bucketS, height: 110, width: 900 }) : null,
         h("div", { class: "timeline" }, (showAll ? findings : findings.slice(0, SHOWN)).map((f) => {
-          const item = findingItem(f, openIds.has(f.id), known);
+          const item = findingItem(f, openIds.has(f.id), known, inc, reload);
           item.addEventListener("toggle", () => (item.open ? openIds.add(f.id) : openIds.delete(f.id)));
           return item;
         }), !showAll && findings.length > SHOWN
@@ -148,6 +170,7 @@ export function mount(root, params, ctx) {
             `Show ${findings.length - SHOWN} more findings`)
           : null),
       ]),
+      activityHost,
       panel("Notifications", notificationsTable(Array.isArray(inc.notifications) ? inc.notifications : [])),
     );
     const side = h(
@@ -194,6 +217,12 @@ export function mount(root, params, ctx) {
       incident = data;
       document.title = `${inert(data.title)} · Watchkeeper`;
       if (changed) render(data);
+      const activity = await get(`/api/v1/incidents/${encodeURIComponent(id)}/activity`);
+      const key = JSON.stringify(activity.data);
+      if (key !== activityKey) {
+        activityKey = key;
+        replace(activityHost, activityPanel(activity.data));
+      }
     } catch (exc) {
       if (exc instanceof ApiError && exc.status === 404) {
         replace(body, h("div", { class: "empty big" }, exc.message));

@@ -98,7 +98,6 @@ export function mount(root, _params, ctx) {
       h("div", {}, h("h1", {}, "Incidents"), h("p", { class: "sub" }, "What is wrong with your LLM traffic right now.")),
     ),
     stats,
-    panel("Findings · last hour", chart, { cls: "chart-panel" }),
     h(
       "section",
       { class: "panel" },
@@ -107,6 +106,7 @@ export function mount(root, _params, ctx) {
       tableHost,
       pager,
     ),
+    panel("Findings · last hour", chart, { cls: "chart-panel" }),
   );
   renderFilters();
 
@@ -123,20 +123,20 @@ export function mount(root, _params, ctx) {
           if (!ev.target.closest("a")) ctx.navigate(`/incidents/${encodeURIComponent(inc.id)}`);
         },
       },
-      h("td", {}, severityPill(inc.severity)),
+      h("td", { "data-label": "Severity", class: "sev-cell" }, severityPill(inc.severity)),
       h(
         "td",
-        { class: "title-cell" },
+        { class: "title-cell", "data-label": "Incident" },
         link(`/incidents/${encodeURIComponent(inc.id)}`, inc.title),
         h("div", { class: "muted clamp" }, inc.summary),
       ),
-      h("td", {}, labels.app || "—"),
-      h("td", { class: "mono small" }, labels.model || "—"),
-      h("td", {}, h("span", { class: "tag" }, labels.detector || "—")),
-      h("td", { class: "nowrap" }, timeAgo(inc.first_seen)),
-      h("td", { class: "nowrap" }, timeAgo(inc.last_seen)),
-      h("td", { class: "num" }, fmtNumber(inc.finding_count)),
-      h("td", {}, statusPill(inc.status)),
+      h("td", { "data-label": "App" }, labels.app || "—"),
+      h("td", { class: "mono small", "data-label": "Model" }, labels.model || "—"),
+      h("td", { "data-label": "Detector" }, h("span", { class: "tag" }, labels.detector || "—")),
+      h("td", { class: "nowrap", "data-label": "Age" }, timeAgo(inc.first_seen)),
+      h("td", { class: "nowrap", "data-label": "Last seen" }, timeAgo(inc.last_seen)),
+      h("td", { class: "num", "data-label": "Findings" }, fmtNumber(inc.finding_count)),
+      h("td", { "data-label": "Status" }, statusPill(inc.status)),
     );
   }
 
@@ -158,7 +158,7 @@ export function mount(root, _params, ctx) {
         tableHost,
         h(
           "table",
-          { class: "grid-table incidents" },
+          { class: "grid-table incidents rtable" },
           h("thead", {}, h("tr", {}, ["Severity", "Incident", "App", "Model", "Detector", "Age", "Last seen", "Findings", "Status"].map((c) => h("th", {}, c)))),
           h("tbody", {}, rows.map(row)),
         ),

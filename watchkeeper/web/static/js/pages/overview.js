@@ -3,6 +3,7 @@
 import { get, post } from "../api.js";
 import { stackedBars } from "../charts.js";
 import { fmtNumber, fmtTime, h, link, replace, timeAgo } from "../dom.js";
+import { LineChart, zoneNote } from "../timecharts.js";
 import { panel, stat, table, toast } from "../ui.js";
 
 const WINDOWS = [[900, "15m"], [3600, "1h"], [21600, "6h"], [86400, "24h"]];
@@ -19,9 +20,39 @@ export function mount(root, _params, ctx) {
     { class: "segmented", "aria-label": "time window" },
     WINDOWS.map(([s, label]) => h("button", { type: "button", class: "seg", "data-window": String(s), onclick: () => setWindow(s) }, label)),
   );
+  let groupBy = q.get("by") === "model" ? "model" : "app";
+  const byTabs = h(
+    "div",
+    { class: "segmented", "aria-label": "group traffic by" },
+    [["app", "per app"], ["model", "per model"]].map(([key, label]) => h("button", { type: "button", class: "seg", "data-by": key, onclick: () => setBy(key) }, label)),
+  );
+  const traffic = {
+    calls: new LineChart({ unit: "calls", label: "calls per bucket" }),
+    p95: new LineChart({ unit: "ms", label: "latency p95" }),
+    p50: new LineChart({ unit: "ms", label: "latency p50" }),
+    tokens: new LineChart({ unit: "tokens", label: "tokens in and out" }),
+    errors: new LineChart({ unit: "%", label: "error rate" }),
+  };
+  const trafficNote = h("p", { class: "muted small" });
+  const trafficHost = h(
+    "section",
+    { class: "traffic", "data-section": "traffic" },
+    h("div", { class: "section-head" }, h("h2", {}, "Traffic"), byTabs),
+    h(
+      "div",
+      { class: "chart-grid" },
+      panel("Latency p95", traffic.p95.el, { cls: "chart-panel" }),
+      panel("Latency p50", traffic.p50.el, { cls: "chart-panel" }),
+      panel("Error rate", traffic.errors.el, { cls: "chart-panel" }),
+      panel("Tokens (in + out)", traffic.tokens.el, { cls: "chart-panel" }),
+      panel("Calls", traffic.calls.el, { cls: "chart-panel" }),
+    ),
+    zoneNote(),
+    trafficNote,
+  );
   const stats = h("div", { class: "stats" });
   const stages = h("div", { class: "stage-chips" });
-  const charts = h("div", { class: "chart-grid" });
+  const charts = h("div", { class: "chart-grid", "data-section": "findings-charts" });
   const lower = h("div", { class: "two-col" });
   const dead = h("div", {});
   root.append(
@@ -29,6 +60,7 @@ export function mount(root, _params, ctx) {
       h("div", {}, h("h1", {}, "Overview"), h("p", { class: "sub" }, "Traffic, detections and the health of the pipeline.")),
       h("div", { class: "head-tools" }, stages, tabs)),
     stats,
+    trafficHost,
     charts,
     lower,
     dead,
@@ -36,15 +68,53 @@ export function mount(root, _params, ctx) {
 
   function setWindow(s) {
     windowS = s;
-    history.replaceState(null, "", s === 3600 ? "/overview" : `/overview?window=${s}`);
+    const params = new URLSearchParams(window.location.search);
+    if (s === 3600) params.delete("window");
+    else params.set("window", String(s));
+    history.replaceState(null, "", `/overview${params.toString() ? `?${params}` : ""}`);
     markTabs();
     refresh().catch(ctx.onError);
   }
 
   function markTabs() {
     for (const b of tabs.children) b.classList.toggle("active", Number(b.dataset.window) === windowS);
+    for (const b of byTabs.children) b.classList.toggle("active", b.dataset.by === groupBy);
   }
   markTabs();
+  let lastData = null;
+
+  function setBy(key) {
+    groupBy = key;
+    const params = new URLSearchParams(window.location.search);
+    if (key === "app") params.delete("by");
+    else params.set("by", key);
+    history.replaceState(null, "", `/overview${params.toString() ? `?${params}` : ""}`);
+    markTabs();
+    if (lastData) drawTraffic(lastData);
+  }
+
+  function pick(groups, field, combine) {
+    const out = {};
+    for (const [name, st] of Object.entries(groups || {})) out[name] = combine ? combine(st) : st[field];
+    return out;
+  }
+
+  function drawTraffic(data) {
+    const t = data.traffic;
+    if (!t) {
+      trafficHost.hidden = true;
+      return;
+    }
+    trafficHost.hidden = false;
+    const groups = groupBy === "model" ? t.by_model : t.by_app;
+    const args = { buckets: data.buckets, bucketS: data.bucket_s };
+    traffic.calls.update({ ...args, series: pick(groups, "calls") });
+    traffic.p95.update({ ...args, series: pick(groups, "p95_ms") });
+    traffic.p50.update({ ...args, series: pick(groups, "p50_ms") });
+    traffic.errors.update({ ...args, series: pick(groups, "error_rate") });
+    traffic.tokens.update({ ...args, series: pick(groups, null, (st) => st.tokens_in.map((v, i) => v + st.tokens_out[i])) });
+    trafficNote.textContent = `${fmtNumber(t.calls_in_window)} recorded calls in this window; buckets of ${Math.round(data.bucket_s / 60) || 1} min.`;
+  }
 
   function chart(title, series, data, empty) {
     return panel(title, stackedBars({ buckets: data.buckets, series, bucketS: data.bucket_s, height: 160, width: 640, empty }), { cls: "chart-panel" });
@@ -62,6 +132,8 @@ export function mount(root, _params, ctx) {
 
   async function refresh() {
     const { data } = await get("/api/v1/ui/overview", { window: windowS });
+    lastData = data;
+    drawTraffic(data);
     const reg = data.registry || {};
     const inc = (data.counts && data.counts.incidents) || {};
     const lagValues = Object.values(reg.bus_lag || {});
@@ -83,7 +155,7 @@ export function mount(root, _params, ctx) {
     );
     replace(
       charts,
-      chart("Calls traced per app", data.calls_by_app, data, "No traced calls in this window (counted since the daemon started)"),
+      data.traffic ? null : chart("Calls traced per app", data.calls_by_app, data, "No traced calls in this window (counted since the daemon started)"),
       chart("Findings per detector", data.findings.by_detector, data, "No findings in this window"),
       chart("Findings per app", data.findings.by_app, data, "No findings in this window"),
       chart("Findings per model", data.findings.by_model, data, "No findings in this window"),
@@ -141,5 +213,5 @@ export function mount(root, _params, ctx) {
     );
   }
 
-  return { refresh };
+  return { refresh, destroy: () => Object.values(traffic).forEach((c) => c.destroy()) };
 }
