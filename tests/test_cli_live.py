@@ -48,8 +48,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, hook: WebhookReceiver) -> I
             "api_tokens": [{"actor": "alice", "token_file": str(tmp / "alice.token")}],
         },
         "alerts": alerts_config(hook.url),
+        # The CLI acts on integrity incidents; the content-safety models only slow the start down.
+        "detectors": {"content_safety": {"enabled": False}},
     }
-    proc = DaemonProcess(tmp, config).start()
+    proc = DaemonProcess(tmp, config).start(timeout_s=120)
     yield proc
     assert proc.terminate() == 0
 
