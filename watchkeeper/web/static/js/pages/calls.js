@@ -41,6 +41,7 @@ function options(values, current, all) {
 export function mount(root, _params, ctx) {
   const filters = readFilters();
   let facets = { app: [], model: [] };
+  let shown = null; // what the list shows: rebuilt only when it changes, so a click never lands on a stale row
   const listHost = h("div", { class: "table-host" }, h("div", { class: "empty" }, "Loading calls…"));
   const pager = h("div", { class: "pager" });
   const stored = h("span", { class: "muted small" });
@@ -111,6 +112,9 @@ export function mount(root, _params, ctx) {
     delete query.range;
     const res = await get("/api/v1/calls", query);
     const rows = res.data;
+    const key = JSON.stringify([filters, rows, res.total, res.next]);
+    if (key === shown) return;
+    shown = key;
     if (!rows.length) replace(listHost, h("div", { class: "empty" }, "No recorded call matches these filters."));
     else {
       replace(listHost, h("table", { class: "grid-table calls rtable" },

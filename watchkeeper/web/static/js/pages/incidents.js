@@ -44,6 +44,7 @@ export function mount(root, _params, ctx) {
   const filters = readFilters();
   const seen = new Set();
   let firstLoad = true;
+  let shown = null; // what the table shows: rebuilt only when it changes, so a click never lands on a stale row
   let facets = { app: [], detector: [] };
 
   const stats = h("div", { class: "stats" });
@@ -151,6 +152,9 @@ export function mount(root, _params, ctx) {
       offset: filters.offset,
     });
     const rows = res.data;
+    const key = JSON.stringify([filters, rows, res.total, res.next]);
+    if (key === shown) return;
+    shown = key;
     if (!rows.length) {
       replace(tableHost, h("div", { class: "empty" }, filters.status === "open" && !filters.q ? "No open incidents. All quiet." : "No incidents match these filters."));
     } else {

@@ -8,6 +8,7 @@ const STATES = [["active", "Active"], ["pending", "Pending"], ["expired", "Expir
 
 export function mount(root, _params, ctx) {
   let state = new URLSearchParams(window.location.search).get("state") ?? "active";
+  let shown = null; // what the table shows: rebuilt only when it changes, so a click never lands on a stale row
   const host = h("div", { class: "table-host" }, h("div", { class: "empty" }, "Loading silences…"));
   const tabs = h(
     "div",
@@ -51,6 +52,9 @@ export function mount(root, _params, ctx) {
   async function refresh() {
     const { data } = await get("/api/v1/silences", { state });
     const rows = [...data].sort((a, b) => b.created_at - a.created_at);
+    const key = JSON.stringify([state, rows]);
+    if (key === shown) return;
+    shown = key;
     replace(
       host,
       table(
