@@ -51,7 +51,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, hook: WebhookReceiver) -> I
         # The CLI acts on integrity incidents; the content-safety models only slow the start down.
         "detectors": {"content_safety": {"enabled": False}},
     }
-    proc = DaemonProcess(tmp, config).start(timeout_s=120)
+    proc = DaemonProcess(tmp, config).start(timeout_s=300)
     yield proc
     assert proc.terminate() == 0
 
