@@ -15,9 +15,9 @@ $(RUN_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -c constraints.txt -e .
 	touch $@
 
-# Everything the tests exercise: test tools, third-party senders, and the optional embedding tier.
+# Everything the tests exercise: test tools and third-party senders.
 $(TEST_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,embedding]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@ $(RUN_STAMP)
 
 demo: $(RUN_STAMP)

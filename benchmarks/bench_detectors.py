@@ -113,7 +113,7 @@ def main() -> None:
             LeakageDetector(),
         ],
         "integrity": lambda: [detector_class("integrity")()],
-        "content_safety (fast tier)": lambda: [detector_class("content_safety")()],
+        "content_safety (semantic judge)": lambda: [detector_class("content_safety")()],
         "default suite (daemon)": lambda: build_suite(
             load_settings(None).detectors.detector_settings(), lambda name: MemoryState()
         ),

@@ -1,14 +1,18 @@
-"""Throughput of the content-safety detector tiers on ~1 KB answers, one core (CPU time, not wall clock).
+"""Speed, memory and coverage of the content-safety detector on ~1 KB answers (CPU time of one core).
 
-Run: `python -m benchmarks.bench_detectors_content [--data ../shared/data] [--n 3000] [--embedding-n 64]`.
-The baseline, measured in the same run on the same texts, is the bare word 1-2-gram hashing step (what any
-linear n-gram model must pay); the target for the default tier is >= 2,000 calls/s.
+Run: `python -m benchmarks.bench_detectors_content [--data ../shared/data] [--n 1000]`.
+The baseline, measured in the same run on the same texts, is the lexical signal (hashed n-gram heads: the
+cheapest judge the detector has). Targets: the semantic judge on every call at >= 100 calls/s per core for
+~1 KB answers with their request; RSS added by the model <= 300 MB; long answers read whole at a cost linear
+in
+their length; two worker processes judge ~2x the calls of one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import time
 from collections.abc import Callable
@@ -16,23 +20,28 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: the number we promise per detector worker
 
-from sklearn.feature_extraction.text import HashingVectorizer
 
-from watchkeeper.core.records import Message, ModelCall
-from watchkeeper.detectors.content_safety.detector import ContentSafetyDetector, ContentSafetySettings
-
-
-def answers(data_dir: Path, n: int) -> list[str]:
-    """~1 KB clean answers: real LLM output when the data folder is there, else a repeated paragraph."""
-    texts: list[str] = []
+def answers(data_dir: Path, n: int) -> list[tuple[str, str]]:
+    """(request, ~1 KB answer) pairs: real LLM traffic when the data folder is there, else a paragraph."""
+    pairs: list[tuple[str, str]] = []
     for path in sorted((data_dir / "alpaca_eval_outputs").glob("*.json")):
-        texts += [
-            item["output"][:1024] for item in json.loads(path.read_text()) if len(item["output"]) >= 900
+        pairs += [
+            (item["instruction"], item["output"][:1024])
+            for item in json.loads(path.read_text())
+            if len(item["output"]) >= 900
         ]
-    if not texts:
+    if not pairs:
         paragraph = "The quick brown fox jumps over the lazy dog while the committee reviews the budget. "
-        texts = [(paragraph * 13)[:1024]]
-    return [texts[i % len(texts)] for i in range(n)]
+        pairs = [("Summarise the meeting.", (paragraph * 13)[:1024])]
+    return [pairs[i % len(pairs)] for i in range(n)]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def cpu_rate(fn: Callable[[], object], count: int, repeat: int = 3) -> float:
@@ -44,50 +53,101 @@ def cpu_rate(fn: Callable[[], object], count: int, repeat: int = 3) -> float:
     return count / best
 
 
-def calls_for(texts: list[str]) -> list[ModelCall]:
-    return [
-        ModelCall(f"{i:032x}", f"{i:016x}", i, 1.0, input_messages=[Message("user", "q")], output_text=t)
-        for i, t in enumerate(texts)
-    ]
+def _worker(args: tuple[list[tuple[str, str]], int]) -> float:
+    from watchkeeper.detectors.content_safety.detector import ContentSafetyDetector
+
+    pairs, _ = args
+    detector = ContentSafetyDetector()
+    detector.score_pairs([pairs[0][1]], [pairs[0][0]])
+    start = time.perf_counter()
+    for s in range(0, len(pairs), 64):
+        chunk = pairs[s : s + 64]
+        detector.score_pairs([a for _, a in chunk], [q for q, _ in chunk])
+    return time.perf_counter() - start
+
+
+def wall_rate(pairs: list[tuple[str, str]], workers: int) -> float:
+    """Calls per second of wall clock when `workers` processes share the calls (as detector workers on
+    Kafka)."""
+    share = len(pairs) // workers
+    parts = [(pairs[i * share : (i + 1) * share], i) for i in range(workers)]
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        seconds = pool.map(_worker, parts)
+    return share * workers / max(seconds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--n", type=int, default=3000)
-    parser.add_argument("--embedding-n", type=int, default=64)
+    parser.add_argument("--n", type=int, default=1000)
     args = parser.parse_args()
-    texts = answers(args.data, args.n)
-    mean_len = sum(len(t) for t in texts) / len(texts)
-    baseline_vec = HashingVectorizer(ngram_range=(1, 2), n_features=2**20, alternate_sign=False)
-    fast = ContentSafetyDetector()
-    calls = calls_for(texts)
-    rows = [
-        ("baseline: word 1-2-gram hashing only", cpu_rate(lambda: baseline_vec.transform(texts), len(texts)))
-    ]
-    rows.append(("fast tier: score_texts (batch)", cpu_rate(lambda: fast.score_texts(texts), len(texts))))
-    rows.append(("fast tier: observe_batch (calls)", cpu_rate(lambda: fast.observe_batch(calls), len(calls))))
-    few = calls[:200]
-    rows.append(
-        ("fast tier: observe, one call at a time", cpu_rate(lambda: [fast.observe(c) for c in few], 200))
-    )
-    try:
-        emb = ContentSafetyDetector(ContentSafetySettings(tier="embedding"))
-        sample = texts[: args.embedding_n]
-        emb.score_texts(sample[:2])  # load the encoder outside the timing
-        wall = time.perf_counter()
-        emb.score_texts(sample)
-        rows.append(
-            ("embedding tier: score_texts (wall, all threads)", len(sample) / (time.perf_counter() - wall))
+    pairs = answers(args.data, args.n)
+    texts = [a for _, a in pairs]
+    prompts = [q for q, _ in pairs]
+
+    from watchkeeper.core.records import Message, ModelCall
+
+    before = rss_mb()
+    from watchkeeper.detectors.content_safety.detector import ContentSafetyDetector
+
+    detector = ContentSafetyDetector()
+    detector.score_pairs(texts[:8], prompts[:8])
+    added = rss_mb() - before
+    calls = [
+        ModelCall(
+            f"{i:032x}",
+            f"{i:016x}",
+            i,
+            1.0,
+            service="bench",
+            input_messages=[Message("user", q)],
+            output_text=a,
         )
-    except Exception as exc:  # optional extra not installed or not trained: say so in the table
-        rows.append((f"embedding tier: unavailable ({type(exc).__name__})", float("nan")))
+        for i, (q, a) in enumerate(pairs)
+    ]
+    rows = [
+        (
+            "baseline: lexical signal (hashed n-grams)",
+            cpu_rate(lambda: detector.lexical.scores(texts), len(texts)),
+        )
+    ]
+    rows.append(
+        (
+            "semantic judge: answer + request (batch)",
+            cpu_rate(lambda: detector.score_pairs(texts, prompts), len(texts)),
+        )
+    )
+    rows.append(
+        ("detector: observe_batch (calls)", cpu_rate(lambda: detector.observe_batch(calls), len(calls)))
+    )
+    few = calls[:100]
+    rows.append(
+        ("detector: observe, one call at a time", cpu_rate(lambda: [detector.observe(c) for c in few], 100))
+    )
     base = rows[0][1]
-    print(f"content_safety throughput, {len(texts)} answers of {mean_len:.0f} chars on average")
-    print(f"{'what':<52}{'texts/s':>10}{'vs baseline':>13}")
+    print(
+        f"content_safety, {len(texts)} answers of {sum(map(len, texts)) / len(texts):.0f} chars on average, "
+        "CPU time of one core\n"
+    )
+    print(f"{'path':<46}{'calls/s':>10}{'vs baseline':>13}")
     for name, rate in rows:
-        print(f"{name:<52}{rate:>10.0f}{rate / base:>12.2f}x")
-    print("target for the default tier: >= 2,000 calls/s on one core")
+        print(f"{name:<46}{rate:>10.1f}{rate / base:>12.2f}x")
+
+    print("\nlong answers: CPU ms per answer (read whole, up to 4,096 tokens)")
+    print(f"{'answer size':<20}{'ms':>8}{'ms per KB':>11}")
+    for kb in (1, 4, 16):
+        long = [(t * (kb + 1))[: kb * 1024] for t in texts[:20]]
+        rate = cpu_rate(lambda long=long: detector.score_pairs(long, [None] * len(long)), len(long), repeat=2)
+        print(f"{kb:>3} KB{'':<14}{1000 / rate:>8.1f}{1000 / rate / kb:>11.1f}")
+
+    print(f"\nRSS added by the judge and the lexical signal: {added:.0f} MB")
+
+    one = wall_rate(pairs, 1)
+    two = wall_rate(pairs, 2)
+    print("\nworkers (processes sharing the calls, wall clock; the machine's other load counts too)")
+    print(f"{'workers':<10}{'calls/s':>10}{'vs one':>9}")
+    print(f"{1:<10}{one:>10.1f}{1.0:>8.2f}x")
+    print(f"{2:<10}{two:>10.1f}{two / one:>8.2f}x")
 
 
 if __name__ == "__main__":

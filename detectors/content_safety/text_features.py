@@ -11,25 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
 N_HASH = 2**20  # per block; word block first, char block second
-_SENTENCE_RE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
-
-
-class ArtifactError(RuntimeError):
-    """A model artifact is missing or unreadable; the message names the file and how to rebuild it."""
-
-
-def artifact_error(path: Path, problem: str) -> ArtifactError:
-    return ArtifactError(
-        f"content-safety artifact {path} {problem}; rebuild it with "
-        f"`watchkeeper train content-safety --data ../shared/data --out {path.parent}`"
-    )
 
 
 class HashedTextFeatures:
@@ -64,7 +51,7 @@ class ByteGramHasher:
 
     Why not sklearn's char analyzer: it builds every n-gram as a Python string (~5k texts/s for 1 KB); this
     reads them as 32-bit integers straight from the bytes (~10x faster), which is what lets the content-safety
-    tier run on every call. Bytes rather than characters: the same for ASCII, finer for other scripts.
+    signal cheap. Bytes rather than characters: the same for ASCII, finer for other scripts.
     """
 
     n = 4
@@ -100,11 +87,6 @@ class ByteGramHasher:
         indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(docs)))))
         data = np.ones(len(keys), dtype=np.float32)
         return sp.csr_matrix((data, cols, indptr), shape=(len(docs), self.n_hash))
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences (or lines) of a text, stripped, for picking the excerpt that explains a finding."""
-    return [s.strip() for s in _SENTENCE_RE.findall(text) if s.strip()]
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -166,14 +148,3 @@ class LinearHeads:
             bias=arrays[f"{prefix}bias"].astype(np.float32),
             n_features=int(arrays[f"{prefix}n_features"][0]),
         )
-
-
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of an .npz with pickle disabled; errors name the file and the rebuild command."""
-    if not path.is_file():
-        raise artifact_error(path, "is missing")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except Exception as exc:  # zipfile/ValueError/OSError: all mean a corrupt file to the operator
-        raise artifact_error(path, f"is unreadable ({type(exc).__name__}: {exc})") from exc

@@ -53,6 +53,18 @@ GENAI_TOKENS = Histogram(
     registry=REGISTRY,
     buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864),
 )
+CONTENT_SAFETY_CALLS = Counter(
+    "watchkeeper_content_safety_calls",
+    "Answers judged by content safety, by judge: semantic (the multilingual judge) or lexical (over budget)",
+    ["app", "judge"],
+    registry=REGISTRY,
+)
+CONTENT_SAFETY_COVERAGE = Gauge(
+    "watchkeeper_content_safety_coverage",
+    "Share of the last batch's answers the semantic judge read, per app (1 = every call)",
+    ["app"],
+    registry=REGISTRY,
+)
 FINDINGS = Counter("watchkeeper_findings", "Findings raised", ["detector", "severity"], registry=REGISTRY)
 DETECTOR_ERRORS = Counter(
     "watchkeeper_detector_errors",

@@ -140,9 +140,27 @@ def detector_health() -> list[dict[str, Any]]:
             "errors": int(errors.get(name, 0)),
             "findings": int(findings.get(name, 0)),
             "healthy": errors.get(name, 0) == 0,
+            "coverage": judge_coverage() if name == "content_safety" else None,
         }
         for name in names
     ]
+
+
+def judge_coverage() -> dict[str, Any] | None:
+    """Share of answers the semantic content-safety judge read (the rest: the lexical signal, over CPU
+    budget)."""
+    semantic = lexical = 0.0
+    for s in _samples(metrics.CONTENT_SAFETY_CALLS):
+        if s.name.endswith("_total"):
+            if s.labels.get("judge") == "semantic":
+                semantic += s.value
+            else:
+                lexical += s.value
+    if not semantic + lexical:
+        return None
+    by_app = {s.labels.get("app", ""): round(s.value, 4) for s in _samples(metrics.CONTENT_SAFETY_COVERAGE)}
+    share = round(semantic / (semantic + lexical), 4)
+    return {"share": share, "lowest_app_share": min(by_app.values(), default=None), "by_app": by_app}
 
 
 def registry_snapshot() -> dict[str, Any]:

@@ -1,0 +1,91 @@
+"""The static token table the judge reads: multilingual-e5-small distilled into one vector per token
+(model2vec).
+
+Run once when the table itself should change (`python -m watchkeeper.detectors.content_safety.training.vectors
+OUT_DIR`); training reuses the table of the current judge by default. Only Latin-script pieces are kept (the
+product's languages: en, fr, de, es, it, pt, nl), which is what keeps the shipped table near 47 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from watchkeeper.detectors.content_safety.settings import ARTIFACTS_DIR
+
+# pieces with a character outside Latin script, general punctuation or the euro sign are dropped
+NON_LATIN = r"[^\u0000-\u024F\u2581\u1E00-\u1EFF\u2000-\u206F\u20AC]"
+DIMS = 256
+
+
+def _hf_dir(root: Path) -> Path:
+    """The packed e5 weights as a transformers BertModel folder with an XLM-R style tokenizer."""
+    from safetensors.numpy import save_file
+
+    from watchkeeper.detectors.content_safety.training.teacher import e5_tokenizer, load_e5
+
+    config, state, pieces = load_e5()
+    save_file(state, str(root / "model.safetensors"))
+    (root / "config.json").write_text(
+        json.dumps({"architectures": ["BertModel"], "model_type": "bert", "hidden_act": "gelu", **config})
+    )
+    tokenizer = json.loads(e5_tokenizer(pieces, ARTIFACTS_DIR / "tokenizer.json").to_str())
+    tokenizer["post_processor"] = {
+        "type": "TemplateProcessing",
+        "single": [
+            {"SpecialToken": {"id": "<s>", "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}},
+            {"SpecialToken": {"id": "</s>", "type_id": 0}},
+        ],
+        "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {
+            "<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
+            "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]},
+        },
+    }
+    tokenizer["added_tokens"] = [
+        {
+            "id": i,
+            "content": t,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+        for i, t in ((0, "<s>"), (1, "<pad>"), (2, "</s>"), (3, "<unk>"))
+    ]
+    (root / "tokenizer.json").write_text(json.dumps(tokenizer))
+    (root / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "XLMRobertaTokenizerFast",
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "sep_token": "</s>",
+                "cls_token": "<s>",
+                "pad_token": "<pad>",
+                "model_max_length": 512,
+            }
+        )
+    )
+    return root
+
+
+def distill_vectors(out_dir: Path) -> Path:
+    """Write `model.safetensors` (the `embeddings` table) and `tokenizer.json` of the static model to
+    out_dir."""
+    from model2vec.distill import distill
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = distill(model_name=str(_hf_dir(Path(tmp))), pca_dims=DIMS, token_remove_pattern=NON_LATIN)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    return out_dir / "model.safetensors"
+
+
+if __name__ == "__main__":
+    print(distill_vectors(Path(sys.argv[1])))
