@@ -16,6 +16,7 @@ from sklearn.metrics import precision_recall_curve
 
 MIN_POSITIVES = 25  # fewer labelled positives: Platt is the identity and precision counts as unmeasured
 FP_BUDGET = 0.001  # share of clean answers a category's threshold may let through
+MIN_THRESHOLD = 0.1  # F1-best thresholds below this mean a head that cannot rank: it flags nothing useful
 HARD_NEGATIVE_BUDGET = 0.02  # share of safe answers with violent or sexual words
 # the severity a category pages at when its precision is high; lower precision earns less (see `severity`)
 FULL_SEVERITY = {

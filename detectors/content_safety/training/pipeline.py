@@ -141,7 +141,7 @@ def calibrate_judge(judge: Judge, examples, splits: corpus.Splits) -> dict[str, 
             calibrate.f1_threshold(p, y[:, j]),
             calibrate.budget_threshold(calibrate.apply_platt(clean_raw[:, j], ab), calibrate.FP_BUDGET),
             calibrate.budget_threshold(p[look_alike], calibrate.HARD_NEGATIVE_BUDGET),
-            0.5,
+            calibrate.MIN_THRESHOLD,
         )
         m = calibrate.measure(head, p, y[:, j], threshold)
         out["platt"][head] = [ab[0], ab[1]]
