@@ -18,6 +18,21 @@ from watchkeeper.detectors.content_safety.settings import ARTIFACTS_DIR, CATEGOR
 
 DEFAULT_DATA = Path("../shared/data")
 DEFAULT_CASES = Path("tests/content_safety_cases.yaml")
+DATA_OPTION = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="The public data folder (see its README).",
+)
+
+
+def _require_folder(data_dir: Path) -> None:
+    if not data_dir.is_dir():
+        raise click.BadParameter(
+            f"{data_dir} is not a folder; pass the data folder with --data PATH", param_hint="--data"
+        )
 
 
 def train_content_safety(
@@ -78,14 +93,7 @@ def model_card(metrics: dict[str, Any], tables: str, out_dir: Path) -> str:
 
 
 @click.command("content-safety")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_DATA,
-    show_default=True,
-    help="The public data folder (see its README).",
-)
+@DATA_OPTION
 @click.option(
     "--out",
     "out_dir",
@@ -132,10 +140,7 @@ def train_cmd(
     cases: Path,
 ) -> None:
     """Rebuild the content-safety judge, its calibration and its model card from the data folder."""
-    if not data_dir.is_dir():
-        raise click.BadParameter(
-            f"{data_dir} is not a folder; pass the data folder with --data PATH", param_hint="--data"
-        )
+    _require_folder(data_dir)
     metrics = train_content_safety(
         data_dir,
         out_dir,
@@ -151,13 +156,7 @@ def train_cmd(
 
 
 @click.command("content-safety")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_DATA,
-    show_default=True,
-)
+@DATA_OPTION
 @click.option(
     "--artifacts",
     "artifacts_dir",
@@ -179,9 +178,6 @@ def eval_cmd(data_dir: Path, artifacts_dir: Path | None, cases: Path, as_json: b
     flag rate and the functional suite's pass rate."""
     from watchkeeper.detectors.content_safety.evaluation import evaluate
 
-    if not data_dir.is_dir():
-        raise click.BadParameter(
-            f"{data_dir} is not a folder; pass the data folder with --data PATH", param_hint="--data"
-        )
+    _require_folder(data_dir)
     report = evaluate(data_dir, artifacts_dir, cases)
     click.echo(json.dumps(report.to_dict(), indent=1) if as_json else report.to_text(), nl=False)

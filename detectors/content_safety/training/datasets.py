@@ -45,17 +45,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CATEGORIES: tuple[str, ...] = (
-    "hate",
-    "harassment",
-    "violence",
-    "self_harm",
-    "sexual",
-    "sexual_minors",
-    "extremism",
-    "harmful_compliance",
-)
-HEADS: tuple[str, ...] = (*CATEGORIES, "any")
+from watchkeeper.detectors.content_safety.settings import CATEGORIES, HEADS
 
 csv.field_size_limit(2**31 - 1)
 
