@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from watchkeeper.core import metrics
-from watchkeeper.core.bus.base import Bus, Consumer, Producer, Record
+from watchkeeper.core.bus.base import DETECTORS_GROUP, Bus, Consumer, Producer, Record
 from watchkeeper.core.bus.config import TopicsConfig
 from watchkeeper.core.decoding import CallDecoder
 from watchkeeper.core.detector import Detector
@@ -31,11 +31,12 @@ from watchkeeper.detectors.state import StateDb
 log = logging.getLogger("watchkeeper.detectors")
 
 PENDING_KEY = "pending_calls"
+Letters = list[tuple[bytes | None, bytes]]  # dead letters: (key, value)
 DETECTOR_FAILURE = "detector_failure"
 
 
 class DetectorsStage:
-    group = "watchkeeper-detectors"
+    group = DETECTORS_GROUP
 
     def __init__(
         self,
@@ -80,6 +81,8 @@ class DetectorsStage:
         )
         self.ready = self.loop.ready
         self.calls_processed = 0
+        # Spans per record of the last poll: how many records the next poll asks for (None: ask for one).
+        self._spans_per_record: float | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -134,9 +137,32 @@ class DetectorsStage:
             metrics.DETECTOR_SECONDS.labels(detector.name).observe(time.perf_counter() - started)
         return findings, [detector_failure(calls[i], errors) for i, errors in failures.items()]
 
-    def _decode(self, records: list[Record]) -> tuple[list[ModelCall], list[tuple[bytes | None, bytes]]]:
+    def _poll(self, consumer: Consumer) -> tuple[list[Record], list[ModelCall], Letters]:
+        """One batch: records polled until they hold `batch_size` spans (a record is never split, so a batch
+        overshoots by at most what one poll brings), decoded as they come; with the calls restored after a
+        restart and those whose wait for log events is over."""
         calls, self._restored = self._restored, []
-        dead: list[tuple[bytes | None, bytes]] = []
+        dead: Letters = []
+        records: list[Record] = []
+        spans, timeout = 0, 0.5
+        while spans < self.cfg.batch_size:
+            room = self.cfg.batch_size - spans
+            per_record = self._spans_per_record
+            limit = 1 if per_record is None else max(1, min(room, round(room / per_record)))
+            got = consumer.poll(limit, timeout_s=timeout)
+            if not got:
+                break
+            records.extend(got)
+            counted = self._decode(got, calls, dead)
+            spans += counted
+            self._spans_per_record = max(1.0, counted / len(got))
+            timeout = 0.0  # the rest of the batch only if it is there already
+        calls.extend(self.decoder.flush(time.time()))
+        return records, calls, dead
+
+    def _decode(self, records: list[Record], calls: list[ModelCall], dead: Letters) -> int:
+        """Decode into `calls` and `dead`; returns the spans the records carried (a logs record counts 1)."""
+        spans = 0
         for record in records:
             try:
                 decoded = self.decoder.decode(record)
@@ -150,7 +176,9 @@ class DetectorsStage:
                     self.topics.deadletter,
                 )
                 dead.append((record.key, record.value))
+                spans += 1
                 continue
+            spans += max(1, decoded.spans)
             calls.extend(decoded.calls)
             for span, error in decoded.unreadable:  # one bad span is one bad span: the others are analyzed
                 log.warning(
@@ -162,13 +190,11 @@ class DetectorsStage:
                     self.topics.deadletter,
                 )
                 dead.append((record.key, span))
-        calls.extend(self.decoder.flush(time.time()))
-        return calls, dead
+        return spans
 
     def _step(self, consumer: Consumer, producer: Producer | None) -> None:
         assert producer is not None  # the loop publishes
-        records = consumer.poll(self.cfg.batch_size, timeout_s=0.5)
-        calls, dead = self._decode(records)
+        records, calls, dead = self._poll(consumer)
         if not records and not calls:
             return
         findings, failed = self.analyze(calls) if calls else ([], [])

@@ -190,6 +190,22 @@ def test_lag_counts_records_not_committed_by_the_group(kit: BusKit) -> None:
     consumer.close()
 
 
+def test_backlog_of_another_group_is_read_without_joining_it(kit: BusKit) -> None:
+    """What the intake's backpressure reads: the detectors' unread records, from a bus that is no member."""
+    bus, observer = kit.open(), kit.open()
+    topic = kit.topic()
+    group = kit.group()
+    assert observer.backlog(group, [topic]) is None  # a group that never committed: unknown, not zero
+    publish_each(bus, topic, [(b"k%d" % i, b"v%d" % i) for i in range(5)])
+    consumer = bus.consumer(group, [topic])
+    assert len(drain(consumer, 5)) == 5
+    consumer.commit()
+    assert observer.backlog(group, [topic]) == 0
+    publish_each(bus, topic, [(b"k%d" % i, b"w%d" % i) for i in range(3)])
+    assert observer.backlog(group, [topic]) == 3
+    consumer.close()
+
+
 def test_records_and_commits_survive_reopening_the_bus(kit: BusKit) -> None:
     topic, group = kit.topic(), kit.group()
     bus = kit.open()

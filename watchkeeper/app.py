@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from watchkeeper.config import Settings
 from watchkeeper.core.bus import make_bus
-from watchkeeper.core.bus.base import Bus, BusError
+from watchkeeper.core.bus.base import DETECTORS_GROUP, Bus, BusError
 
 if TYPE_CHECKING:  # the stages are imported when they start: a process loads only the stages it runs
     from watchkeeper.alerts.stage import AlertsStage
@@ -165,7 +165,13 @@ class Daemon:
             from watchkeeper.collector.intake import Intake
 
             assert self.bus is not None
-            self.intake = Intake(self.settings.intake, self.bus.producer(), self.settings.bus.topics)
+            bus, spans_topic = self.bus, self.settings.bus.topics.spans
+            self.intake = Intake(
+                self.settings.intake,
+                bus.producer(),
+                self.settings.bus.topics,
+                backlog=lambda: bus.backlog(DETECTORS_GROUP, [spans_topic]),
+            )
             await self.intake.start()
         self.web = WebServer(self.settings.web, daemon=self)
         await self.web.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from watchkeeper.collector.intake.backpressure import BacklogProbe, Backpressure
 from watchkeeper.collector.intake.config import IntakeConfig
 from watchkeeper.collector.intake.core import IntakeCore
 from watchkeeper.collector.intake.grpc import GrpcIntake
@@ -21,9 +22,16 @@ log = logging.getLogger(__name__)
 
 
 class Intake:
-    def __init__(self, cfg: IntakeConfig, producer: Producer, topics: TopicsConfig) -> None:
+    def __init__(
+        self,
+        cfg: IntakeConfig,
+        producer: Producer,
+        topics: TopicsConfig,
+        backlog: BacklogProbe | None = None,
+    ) -> None:
+        """`backlog`: the detectors' unread input in records (see `backpressure`), None to never refuse."""
         self.cfg = cfg
-        self._core = IntakeCore(cfg, producer, topics)
+        self._core = IntakeCore(cfg, producer, topics, backlog)
         self._http = HttpIntake(self._core)
         self._grpc = GrpcIntake(self._core) if cfg.grpc_enabled else None
         self._started = False
@@ -57,6 +65,10 @@ class Intake:
         listeners = [self._http.stop()] + ([self._grpc.stop()] if self._grpc is not None else [])
         await asyncio.gather(*listeners)  # both stop accepting at once, then drain together
         await self._core.stop()
+
+    @property
+    def backpressure(self) -> Backpressure:
+        return self._core.backpressure
 
     @property
     def http_port(self) -> int:

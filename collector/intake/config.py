@@ -63,6 +63,18 @@ class IntakeConfig(BaseModel):
     publish_batch_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="concurrent requests share one publish up to this many bytes"
     )
+    max_detector_lag_spans: int = Field(
+        200_000,
+        ge=0,
+        description="spans waiting for the detectors beyond which new spans are refused (503 + Retry-After, "
+        "gRPC RESOURCE_EXHAUSTED); 0 turns the bound off",
+    )
+    max_detector_lag_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="bytes of spans waiting for the detectors beyond which new spans are refused; 0: off",
+    )
+    lag_check_interval_s: float = Field(1.0, gt=0, le=60, description="how often the backlog is measured")
     shutdown_grace_s: float = Field(10.0, ge=0, le=600, description="how long stop() waits for requests")
 
     @field_validator("host")

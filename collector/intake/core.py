@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from watchkeeper.collector.intake.backpressure import BacklogProbe, Backpressure
 from watchkeeper.collector.intake.config import IntakeConfig
 from watchkeeper.collector.intake.errors import Reason, Rejected
 from watchkeeper.collector.intake.limits import Admission, Slot, TokenBucket
@@ -37,7 +38,14 @@ def _brief(exc: BaseException) -> str:
 
 
 class IntakeCore:
-    def __init__(self, cfg: IntakeConfig, producer: Producer, topics: TopicsConfig) -> None:
+    def __init__(
+        self,
+        cfg: IntakeConfig,
+        producer: Producer,
+        topics: TopicsConfig,
+        backlog: BacklogProbe | None = None,
+    ) -> None:
+        """`backlog` measures the detectors' unread input (backpressure); None: never refuse for it."""
         self.cfg = cfg
         self.topics = topics
         self.admission = Admission(cfg.max_inflight_requests, cfg.max_inflight_bytes, cfg.retry_after_s)
@@ -47,11 +55,20 @@ class IntakeCore:
         self._suppressed_bus_errors = 0
         self._cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intake-cpu")
         zero_intake_metrics()
+        self.backpressure = Backpressure(
+            backlog,
+            max_spans=cfg.max_detector_lag_spans,
+            max_bytes=cfg.max_detector_lag_bytes,
+            interval_s=cfg.lag_check_interval_s,
+            retry_after_s=cfg.retry_after_s,
+        )
 
     async def start(self) -> None:
         await self.publisher.start()
+        await self.backpressure.start(self._cpu)
 
     async def stop(self) -> None:
+        await self.backpressure.stop()
         await self.publisher.stop()
         self._cpu.shutdown(wait=False, cancel_futures=True)
 
@@ -102,6 +119,9 @@ class IntakeCore:
                 checked.rejected
             )
         if checked.accepted:
+            behind = self.backpressure.over()
+            if behind is not None:
+                raise Rejected(Reason.BACKPRESSURE, behind, self.cfg.retry_after_s)
             if self.bucket is not None:
                 self.bucket.take(checked.accepted)
             records = signal.encode_groups(checked, raw)
@@ -114,7 +134,8 @@ class IntakeCore:
                     "the bus cannot take records right now; retry later",
                     self.cfg.retry_after_s,
                 ) from None
-            if signal is TRACES:
+            if signal is TRACES:  # the backlog is measured on the spans topic
+                self.backpressure.published(len(records), checked.accepted, sum(len(v) for _, v in records))
                 SPANS_RECEIVED.labels(transport).inc(checked.accepted)
         return signal.response(checked)
 

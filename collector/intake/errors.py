@@ -27,6 +27,7 @@ class Reason(enum.Enum):
     CONTENT_ENCODING = (415, grpc.StatusCode.UNIMPLEMENTED, "content_encoding")
     RATE_LIMITED = (429, grpc.StatusCode.RESOURCE_EXHAUSTED, "rate_limited")
     BUSY = (503, grpc.StatusCode.RESOURCE_EXHAUSTED, "busy")
+    BACKPRESSURE = (503, grpc.StatusCode.RESOURCE_EXHAUSTED, "backpressure")
     BUS_UNAVAILABLE = (503, grpc.StatusCode.UNAVAILABLE, "bus_unavailable")
 
     @property

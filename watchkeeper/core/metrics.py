@@ -127,3 +127,8 @@ SPANS_UNREADABLE = Counter(
     "Spans the translation could not read: each went alone to the dead-letter topic",
     registry=REGISTRY,
 )
+INTAKE_DETECTOR_BACKLOG = Gauge(
+    "watchkeeper_intake_detector_backlog_spans",
+    "Spans waiting for the detectors, as the intake estimates them for backpressure",
+    registry=REGISTRY,
+)

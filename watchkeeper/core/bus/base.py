@@ -25,6 +25,10 @@ class TopicsConfig(BaseModel):
     deadletter: str = "watchkeeper.deadletter"  # records no stage could decode
 
 
+#: The detectors stage's consumer group: its backlog is what the intake's backpressure measures.
+DETECTORS_GROUP = "watchkeeper-detectors"
+
+
 class BusError(RuntimeError):
     """The bus cannot take or give records (broker down, disk full): the message says which and what to do."""
 
@@ -71,6 +75,11 @@ class Bus(ABC):
 
     @abstractmethod
     def consumer(self, group: str, topics: Sequence[str]) -> Consumer: ...
+
+    def backlog(self, group: str, topics: Sequence[str]) -> int | None:
+        """Records of `topics` that `group` has not committed yet, read without joining the group (another
+        stage's backlog: the intake's backpressure); None when the group is unknown (not started yet)."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release shared resources."""

@@ -336,6 +336,32 @@ class EmbeddedBus(Bus):
     def consumer(self, group: str, topics: Sequence[str]) -> EmbeddedConsumer:
         return self._track(EmbeddedConsumer(self, group, topics))
 
+    def backlog(self, group: str, topics: Sequence[str]) -> int | None:
+        with self._admin.lock:
+            try:
+                rows = [
+                    self._admin.db.execute(
+                        "SELECT o.committed, "
+                        "(SELECT next_pos FROM bus_topics t WHERE t.topic = o.topic), "
+                        "(SELECT MIN(pos) FROM bus_records r WHERE r.topic = o.topic) "
+                        "FROM bus_offsets o WHERE o.grp = ? AND o.topic = ?",
+                        (group, topic),
+                    ).fetchone()
+                    for topic in dict.fromkeys(topics)
+                ]
+            except sqlite3.Error as exc:
+                raise bus_error(exc, self.path, "reading") from exc
+        known = [row for row in rows if row is not None]
+        if not known:
+            return None  # the group never registered: not started yet
+        total = 0
+        for committed, next_pos, first in known:
+            if next_pos is None:
+                continue  # nothing was ever published to the topic
+            start = max(int(committed), int(first) if first is not None else int(next_pos))
+            total += max(0, int(next_pos) - start)
+        return total
+
     def _track(self, child: _Child) -> _Child:
         with self._children_lock:
             self._children.add(child)

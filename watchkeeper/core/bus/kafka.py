@@ -91,6 +91,7 @@ class KafkaBus(Bus):
         self.settings = client_settings(cfg)
         self._lock = threading.Lock()
         self._known_topics: set[str] = set()
+        self._offsets: KafkaConsumer | None = None
         try:
             self._admin = KafkaAdminClient(**self.settings)
         except (KafkaError, OSError) as exc:
@@ -133,7 +134,27 @@ class KafkaBus(Bus):
         self.ensure_topics(topics)
         return KafkaBusConsumer(self, group, topics)
 
+    def backlog(self, group: str, topics: Sequence[str]) -> int | None:
+        """End offsets minus the group's committed offsets (the admin API: no group membership needed)."""
+        try:
+            committed = self._admin.list_group_offsets({group: None}).get(group) or {}
+            wanted = {tp: meta.offset for tp, meta in committed.items() if tp.topic in set(topics)}
+            if not wanted:
+                return None
+            with self._lock:
+                if self._offsets is None:  # one plain consumer, in no group, to read end offsets
+                    self._offsets = KafkaConsumer(**self.settings, enable_auto_commit=False)
+                ends = self._offsets.end_offsets(list(wanted))
+        except (KafkaError, OSError) as exc:
+            raise BusError(
+                f"cannot read the backlog of group {group!r} from {self.cfg.bootstrap_servers}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return sum(max(0, ends.get(tp, 0) - max(offset, 0)) for tp, offset in wanted.items())
+
     def close(self) -> None:
+        if self._offsets is not None:
+            self._offsets.close()
         self._admin.close()
 
 
