@@ -103,10 +103,10 @@ def run(name: str, intake: dict[str, Any], seconds: float, senders: int) -> dict
         )
         web_url = f"http://127.0.0.1:{web}"
         try:
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 300  # the detectors load their models first
             while True:
                 try:
-                    if json.loads(_get(f"{web_url}/readyz"))["ready"]:
+                    if json.loads(_get(f"{web_url}/healthz"))["status"] == "ok":
                         break
                 except OSError:
                     pass
@@ -138,7 +138,11 @@ def run(name: str, intake: dict[str, Any], seconds: float, senders: int) -> dict
             disk = sum(p.stat().st_size for p in state.glob("bus.sqlite3*"))
         finally:
             proc.terminate()
-            proc.wait(60)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
     ok = sum(r[0] for r in results)
     refused = sum(r[1] for r in results)
     return {

@@ -77,6 +77,7 @@ class Daemon:
             if self.get("/healthz") == 200:
                 return
             time.sleep(0.2)
+        self.stop()  # never leave a daemon behind a failed start
         raise AssertionError(f"daemon not ready: {self.log()[-2000:]}")
 
     def get(self, path: str, timeout: float = 3.0) -> int | str:
