@@ -1,4 +1,5 @@
 """The alerts stage: findings -> incidents (grouping, lifecycle) -> routing -> durable outbox -> channels.
 
-Start with `alerts.stage.AlertsStage`; the dashboard reads `AlertsStage.store` (`alerts.store.IncidentStore`).
+Start with `alerts.stage.AlertsStage`; the API and the dashboard use `alerts.service.AlertsService` (the
+decisions) over `alerts.store` (the tables in the shared store).
 """

@@ -83,6 +83,12 @@ class OutboxConfig(BaseModel):
     send_timeout_s: float = Field(10.0, gt=0)
     workers: int = Field(4, ge=1, le=64)
     poll_interval_s: float = Field(0.2, gt=0)
+    lease_s: float | None = Field(
+        None,
+        gt=0,
+        description="how long a worker's claim on a notification lasts before another worker may take it "
+        "over (default: 2 x send_timeout_s + 5 s; renewed while the send is in flight)",
+    )
 
 
 def _default_route() -> RouteConfig:

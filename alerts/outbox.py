@@ -23,7 +23,8 @@ from watchkeeper.alerts.channels.base import Channel, DeliveryResult
 from watchkeeper.alerts.clock import Clock, SystemClock
 from watchkeeper.alerts.config import OutboxConfig
 from watchkeeper.alerts.model import Event, Incident, Notification, Status
-from watchkeeper.alerts.store import IncidentStore, OutboxRow
+from watchkeeper.alerts.service import AlertsService
+from watchkeeper.alerts.store import OutboxRow
 from watchkeeper.core import metrics
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: IncidentStore,
+        store: AlertsService,
         channels: Mapping[str, Sequence[Channel]],
         cfg: OutboxConfig,
         *,
@@ -102,15 +103,20 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self._pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="alerts-send")
         self._inflight: dict[tuple[str, str, int], Future[None]] = {}
+        self._inflight_rows: dict[tuple[str, str, int], int] = {}  # order key -> claimed outbox rowid
+        self._renewed_at = 0.0
         self._lock = threading.Lock()
         self._next_allowed: dict[str, float] = {}  # destination_key -> earliest next send (pacing)
         self._wakeup = threading.Event()
 
     def dispatch_once(self, *, wait_for_sends: bool = False) -> int:
-        """Start sending every due row (bounded by the pool); returns the rows handled or started."""
+        """Claim every due row (bounded by the pool) and start sending it; returns the rows handled."""
         with self._lock:
-            busy = set(self._inflight)
-        rows = self.store.due_notifications(limit=self.cfg.workers * 16, exclude=busy)
+            room = self.cfg.workers * 16 - len(self._inflight)
+        if room <= 0:
+            return 0
+        self._renew_claims()
+        rows = self.store.claim_due(limit=room)
         now = self.clock.now()
         started: list[Future[None]] = []
         handled = 0
@@ -133,16 +139,31 @@ class Dispatcher:
                 continue
             dest = f"{channel.kind}:{channel.destination_key}"
             with self._lock:
-                if self._next_allowed.get(dest, 0.0) > now or row.order_key in self._inflight:
-                    continue
-                self._next_allowed[dest] = now + max(0.0, channel.min_interval_s())
-                future = self._pool.submit(self._send, row, channel, dest)
-                self._inflight[row.order_key] = future
+                paced_until = self._next_allowed.get(dest, 0.0)
+                if paced_until <= now:
+                    self._next_allowed[dest] = now + max(0.0, channel.min_interval_s())
+                    future = self._pool.submit(self._send, row, channel, dest)
+                    self._inflight[row.order_key] = future
+                    self._inflight_rows[row.order_key] = row.rowid
+            if paced_until > now:
+                self.store.release_claim(row, paced_until)  # claimable again when the destination allows
+                continue
             started.append(future)
             handled += 1
         if wait_for_sends and started:
             wait(started)
         return handled
+
+    def _renew_claims(self) -> None:
+        """Keep the claims of sends in flight (a slow receiver must not hand its row to another worker)."""
+        now = self.clock.now()
+        if now - self._renewed_at < self.store.lease_s / 3:
+            return
+        self._renewed_at = now
+        with self._lock:
+            rowids = list(self._inflight_rows.values())
+        if rowids:
+            self.store.renew_claims(rowids)
 
     def _channel(self, row: OutboxRow) -> Channel | None:
         chs = self.channels.get(row.receiver)
@@ -164,6 +185,7 @@ class Dispatcher:
         finally:
             with self._lock:
                 self._inflight.pop(row.order_key, None)
+                self._inflight_rows.pop(row.order_key, None)
             self._wakeup.set()
 
     def _record(self, row: OutboxRow, channel: Channel, dest: str, result: DeliveryResult) -> None:
@@ -198,13 +220,15 @@ class Dispatcher:
         metrics.NOTIFICATIONS.labels(channel=channel.kind, outcome="retry").inc()
 
     def next_wake(self) -> float | None:
-        """Clock time of the next row due, or of the next paced destination, whichever is first."""
+        """Clock time at which a row becomes claimable (a retry is due, a paced row is released, a claim
+        expires); rows in flight here wake the loop when their send ends."""
         due = self.store.next_notification_due()
-        with self._lock:
-            paced = [t for t in self._next_allowed.values() if t > self.clock.now()]
         if due is None:
             return None
-        return max(due, min(paced)) if paced and due <= self.clock.now() else due
+        with self._lock:
+            if self._inflight and due <= self.clock.now():
+                return None  # heads of line still in flight here: their completion wakes the loop
+        return due
 
     def wake(self) -> None:
         """New rows are waiting (or the stage is stopping): do not sleep out the poll interval."""

@@ -19,11 +19,12 @@ from watchkeeper.alerts.channels.base import Channel
 from watchkeeper.alerts.clock import Clock, SystemClock
 from watchkeeper.alerts.config import AlertsConfig
 from watchkeeper.alerts.outbox import Dispatcher, incident_url
-from watchkeeper.alerts.store import IncidentStore
+from watchkeeper.alerts.service import IncidentStore
 from watchkeeper.core import metrics
 from watchkeeper.core.bus.base import Bus, Consumer, Producer, Record, TopicsConfig
 from watchkeeper.core.findings import Finding
 from watchkeeper.core.stage import ConsumerLoop
+from watchkeeper.core.store import Database
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,10 @@ class AlertsStage:
         clock: Clock | None = None,
         channels: Mapping[str, Sequence[Channel]] | None = None,
         channel_factory: Callable[[AlertsConfig, str], Mapping[str, Sequence[Channel]]] | None = None,
+        store: Database | None = None,
     ) -> None:
-        """`channels` (receiver name -> channels) replaces the configured ones; for tests and embedding."""
+        """`channels` (receiver name -> channels) replaces the configured ones; for tests and embedding.
+        `store` is the shared store (default: the SQLite file in `state_dir`)."""
         self.cfg = cfg
         self.bus = bus
         self.topics = topics
@@ -66,7 +69,7 @@ class AlertsStage:
         kinds = {c.kind for chs in self.channels.values() for c in chs}
         metrics.zero(metrics.NOTIFICATIONS, [(k, o) for k in sorted(kinds) for o in NOTIFICATION_OUTCOMES])
         self.store = IncidentStore(
-            Path(state_dir),
+            store if store is not None else Path(state_dir),
             cfg,
             clock=self.clock,
             channel_kinds={name: [c.kind for c in chs] for name, chs in self.channels.items()},

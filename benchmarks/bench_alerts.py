@@ -19,8 +19,8 @@ import httpx
 from tests.support.alerts import HttpChannel, finding
 from tests.support.receivers import WebhookReceiver as Receiver
 from watchkeeper.alerts.config import AlertsConfig
+from watchkeeper.alerts.service import IncidentStore
 from watchkeeper.alerts.stage import AlertsStage
-from watchkeeper.alerts.store import IncidentStore
 from watchkeeper.core.bus.base import TopicsConfig
 from watchkeeper.core.bus.embedded import EmbeddedBus
 

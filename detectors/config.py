@@ -26,6 +26,25 @@ class DetectorsConfig(BaseModel):
 
     batch_size: int = Field(500, ge=1, le=10_000, description="spans consumed per batch")
     log_hold_s: float = Field(2.0, ge=0, description="how long a call waits for content sent as log events")
+    checkpoint_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=300,
+        description="how often detector state and the input position are checkpointed in the store (the "
+        "bus is committed then); a crash replays at most this much input",
+    )
+    max_app_labels: int = Field(
+        1000,
+        ge=1,
+        description="distinct app label values in metrics and dashboard aggregates; more apps count as "
+        "__other__",
+    )
+    max_hot_apps: int = Field(
+        1000,
+        ge=10,
+        description="apps whose detector state stays in memory, per detector (least recently used apps are "
+        "checkpointed and reloaded from the store on their next call)",
+    )
     evaluation_events_endpoint: str | None = Field(
         None,
         description="OTLP/HTTP logs URL (e.g. http://otel-collector:4318/v1/logs): findings are also written "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from watchkeeper.core.detector import (
     Detector,
@@ -35,6 +36,8 @@ def build_suite(
     settings: dict[str, DetectorSettings],
     state_for: Callable[[str], StateStore],
     state_dir: Path | None = None,
+    *,
+    store: Any = None,
 ) -> list[Detector]:
     """Every enabled detector, built through its plug-in with its settings and its context: its own state
     namespace and, for detectors that keep files beside the state (the integrity audit log), the state dir."""
@@ -43,6 +46,6 @@ def build_suite(
         detector_settings = settings.get(name) or plugin.settings_class()
         if not detector_settings.enabled:
             continue
-        context = DetectorContext(state=state_for(name), state_dir=state_dir)
+        context = DetectorContext(state=state_for(name), state_dir=state_dir, store=store)
         suite.append(plugin.create(detector_settings, context))
     return suite

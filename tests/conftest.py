@@ -1,3 +1,4 @@
-"""Shared fixtures: the Kafka-protocol broker comes from tests.support.broker."""
+"""Shared fixtures: the Kafka-protocol broker (tests.support.broker) and PostgreSQL
+(tests.support.postgres)."""
 
-pytest_plugins = ["tests.support.broker"]
+pytest_plugins = ["tests.support.broker", "tests.support.postgres"]

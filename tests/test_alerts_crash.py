@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.support.alerts import finding
 from tests.support.receivers import Reply
 from tests.support.receivers import WebhookReceiver as Receiver
-from watchkeeper.alerts.store import IncidentStore
+from watchkeeper.alerts.service import IncidentStore
 from watchkeeper.core.bus.base import TopicsConfig
 from watchkeeper.core.bus.embedded import EmbeddedBus
 

@@ -11,15 +11,16 @@ from click.testing import CliRunner
 from tests.support.alerts import alerts_config, finding
 from watchkeeper.alerts.clock import FakeClock
 from watchkeeper.alerts.commands import alerts_cli
-from watchkeeper.alerts.store import IncidentStore, InvalidTransition, NotFound, StoreError
+from watchkeeper.alerts.service import IncidentStore
+from watchkeeper.alerts.store import InvalidTransition, NotFound, StoreError
 
 T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> IncidentStore:
+def store(database) -> IncidentStore:
     cfg = alerts_config({"route": {"receiver": "default", "group_wait": "0s"}, "max_samples": 3})
-    s = IncidentStore(tmp_path, cfg, clock=FakeClock(T0), channel_kinds={"default": ["webhook"]})
+    s = IncidentStore(database, cfg, clock=FakeClock(T0), channel_kinds={"default": ["webhook"]})
     yield s
     s.close()
 

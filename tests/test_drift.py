@@ -2,110 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.drift import make_stream
 from watchkeeper.core.detector import MemoryState
-from watchkeeper.core.records import Message, ModelCall
+from watchkeeper.core.records import ModelCall
 from watchkeeper.detectors.drift.detector import DriftDetector, DriftSettings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SMALL = DriftSettings(reference_size=200, window_size=200, test_every=50)
-
-VOCAB = {
-    "cooking": [
-        "oven",
-        "recipe",
-        "flour",
-        "butter",
-        "sugar",
-        "bake",
-        "pan",
-        "simmer",
-        "garlic",
-        "onion",
-        "sauce",
-        "salt",
-        "pepper",
-        "dough",
-    ],
-    "code": [
-        "python",
-        "function",
-        "class",
-        "error",
-        "compile",
-        "loop",
-        "variable",
-        "array",
-        "return",
-        "module",
-        "import",
-        "debug",
-        "test",
-    ],
-    "travel": [
-        "flight",
-        "hotel",
-        "passport",
-        "museum",
-        "beach",
-        "train",
-        "ticket",
-        "luggage",
-        "visa",
-        "itinerary",
-        "airport",
-        "tour",
-    ],
-    "health": [
-        "sleep",
-        "exercise",
-        "diet",
-        "protein",
-        "vitamin",
-        "doctor",
-        "stress",
-        "hydration",
-        "muscle",
-        "heart",
-        "walk",
-        "yoga",
-    ],
-}
-REFUSAL = "I'm sorry, but I can't help with that request."
-
-
-def make_stream(
-    n: int, seed: int, *, mix=(0.25, 0.25, 0.25, 0.25), words=(40, 0.4), refusal=0.03, offset: int = 0
-) -> list[ModelCall]:
-    rng = np.random.default_rng(seed)
-    names = list(VOCAB)
-    calls = []
-    for i in range(n):
-        if rng.random() < refusal:
-            text = REFUSAL
-        else:
-            vocab = VOCAB[names[int(rng.choice(4, p=mix))]]
-            k = max(3, int(rng.lognormal(np.log(words[0]), words[1])))
-            text = " ".join(vocab[int(j)] for j in rng.integers(len(vocab), size=k)) + "."
-        digest = hashlib.sha256(f"drift|{seed}|{i + offset}".encode()).hexdigest()
-        calls.append(
-            ModelCall(
-                trace_id=digest[:32],
-                span_id=digest[32:48],
-                start_time_ns=(1_750_000_000 + i + offset) * 10**9,
-                duration_ms=500.0,
-                service="helpdesk",
-                request_model="m1",
-                input_messages=[Message("user", "question")],
-                output_text=text,
-            )
-        )
-    return calls
 
 
 def run(detector: DriftDetector, calls: list[ModelCall]) -> list:
@@ -158,12 +66,27 @@ def test_topic_drift_is_detected() -> None:
 
 def test_reference_survives_a_restart_and_replays_are_identical() -> None:
     state = MemoryState()
-    run(DriftDetector(SMALL, state=state), make_stream(220, 8))
-    assert state.get("reference:helpdesk") is not None
+    first = DriftDetector(SMALL, state=state)
+    run(first, make_stream(220, 8))
+    assert first._apps.peek("helpdesk").reference is not None
+    state.checkpoint()
     shifted = make_stream(300, 9, words=(90, 0.4), offset=220)
     a = [f.id for f in run(DriftDetector(SMALL, state=state), shifted)]
-    b = [f.id for f in run(DriftDetector(SMALL, state=state), shifted)]
+    b = [f.id for f in run(DriftDetector(SMALL, state=state), shifted)]  # both resume from the checkpoint
     assert a and a == b  # no second reference period after the restart, and the same findings
+
+
+def test_a_reloaded_app_behaves_as_if_it_never_left_memory() -> None:
+    """Checkpoint + reload at every batch (what eviction and a partition move do) changes no finding."""
+    calls = make_stream(220, 8) + make_stream(300, 9, words=(90, 0.4), offset=220)
+    undisturbed = [f.id for f in run(DriftDetector(SMALL), calls)]
+    state = MemoryState()
+    moved: list[str] = []
+    for start in range(0, len(calls), 37):
+        detector = DriftDetector(SMALL, state=state)  # a new worker: everything from the checkpoint
+        moved += [f.id for f in detector.observe_batch(calls[start : start + 37])]
+        state.checkpoint()
+    assert undisturbed and moved == undisturbed
 
 
 @pytest.mark.skipif(not (DATA / "alpaca_eval_outputs").is_dir(), reason="shared alpaca_eval data not present")

@@ -14,9 +14,10 @@ from tests.support.otlp_samples import CallSpec
 from watchkeeper.collector.translate.otlp_model import model_calls_from_request
 from watchkeeper.core.findings import Severity
 from watchkeeper.core.records import ModelCall, sha256_text
+from watchkeeper.core.store import SqliteDatabase
 from watchkeeper.detectors.integrity import audit
 from watchkeeper.detectors.integrity.detector import IntegrityDetector, IntegritySettings
-from watchkeeper.detectors.state import StateDb
+from watchkeeper.detectors.state import Checkpoints
 from watchkeeper.remote.integrity import integrity_cli
 
 APP = "support-bot"
@@ -37,8 +38,15 @@ def sha(system: tuple[str, ...]) -> str:
     return sha256_text("\n".join(system))
 
 
-def detector(tmp_path: Path, state=None, **settings) -> IntegrityDetector:
-    return IntegrityDetector(IntegritySettings(**settings), state=state, state_dir=tmp_path)
+def detector(tmp_path: Path, state=None, audit_path=None, **settings) -> IntegrityDetector:
+    settings.setdefault("approvals_refresh_s", 0)  # the CLI approves in the same test: see it at once
+    return IntegrityDetector(
+        IntegritySettings(**settings), state=state, state_dir=tmp_path, audit_path=audit_path
+    )
+
+
+def checkpoints(tmp_path: Path) -> Checkpoints:
+    return Checkpoints(SqliteDatabase(tmp_path / "store.sqlite3"), "watchkeeper-detectors")
 
 
 def prompt_findings(findings):
@@ -139,13 +147,13 @@ def test_revoking_a_learned_baseline_flags_it_again(tmp_path: Path) -> None:
 
 
 def test_state_is_durable_across_detector_recreation(tmp_path: Path) -> None:
-    db = StateDb(tmp_path / "detectors.sqlite3")
+    db = checkpoints(tmp_path)
     det = detector(tmp_path, state=db.namespace("integrity"))
     det.observe(call(1, response_model="gpt-4o-mini-2024-07-18"))
     det.close()
-    db.flush()
+    db.checkpoint({})
 
-    reopened = StateDb(tmp_path / "detectors.sqlite3")
+    reopened = checkpoints(tmp_path)
     again = detector(tmp_path, state=reopened.namespace("integrity"))
     findings = again.observe(call(2, PROMPT_B, response_model="gpt-4o-mini-2025-01-01"))
     assert {f.category for f in findings} == {"system_prompt_change", "model_change"}
@@ -213,22 +221,55 @@ def test_settings_validation_names_the_problem() -> None:
 
 # --- audit log --------------------------------------------------------------------------------------------
 def _approve_three(tmp_path: Path) -> Path:
+    """Three approvals in a JSON-lines chain file (the file backend: tampering is a text edit)."""
+    path = audit.audit_path(tmp_path)
     for i in range(3):
-        audit.approve(tmp_path, APP, f"prompt {i}", actor="alice", comment=f"r{i}")
-    return audit.audit_path(tmp_path)
+        audit.approve(audit.AuditLog(path), APP, f"prompt {i}", actor="alice", comment=f"r{i}")
+    return path
 
 
-def test_audit_chain_verifies_and_lists(tmp_path: Path) -> None:
-    path = _approve_three(tmp_path)
-    audit.revoke(tmp_path, APP, "prompt 1", actor="bob")
-    assert audit.verify(tmp_path).ok and audit.verify(tmp_path).entries == 4
-    assert [e.sha256 for e in audit.list_approvals(tmp_path, APP)] == [
+def test_audit_chain_verifies_and_lists(database) -> None:
+    chain = audit.StoreAuditLog(database)
+    for i in range(3):
+        audit.approve(chain, APP, f"prompt {i}", actor="alice", comment=f"r{i}")
+    audit.revoke(chain, APP, "prompt 1", actor="bob")
+    assert audit.verify(chain).ok and audit.verify(chain).entries == 4
+    assert [e.sha256 for e in audit.list_approvals(chain, APP)] == [
         sha256_text("prompt 0"),
         sha256_text("prompt 2"),
     ]
-    first = json.loads(path.read_text().splitlines()[0])
-    assert first["prev_hash"] == audit.GENESIS
-    assert set(first) == {"time", "actor", "action", "app", "sha256", "comment", "prev_hash", "entry_hash"}
+    first = chain.entries()[0]
+    assert first.prev_hash == audit.GENESIS and first.actor == "alice" and first.comment == "r0"
+
+
+def test_store_chain_catches_an_edited_or_deleted_row(database) -> None:
+    chain = audit.StoreAuditLog(database)
+    for i in range(3):
+        audit.approve(chain, APP, f"prompt {i}", actor="alice", comment=f"r{i}")
+    with database.transaction() as tx:
+        tx.execute("UPDATE approval_audit SET sha256=? WHERE seq=2", (sha256_text("an attacker's prompt"),))
+    result = chain.verify()
+    assert not result.ok and result.line == 2 and "edited" in (result.error or "")
+    with pytest.raises(audit.AuditError):
+        audit.approve(chain, APP, "more", actor="mallory")
+    with database.transaction() as tx:
+        tx.execute("DELETE FROM approval_audit WHERE seq=2")
+    assert chain.verify().line == 2 and "removed" in (chain.verify().error or "")
+
+
+def test_an_approval_through_one_store_handle_applies_to_another_detector(database) -> None:
+    det = IntegrityDetector(IntegritySettings(mode="registry", approvals_refresh_s=0), store=database)
+    assert len(prompt_findings(det.observe(call(1, PROMPT_B)))) == 1
+    audit.approve(audit.StoreAuditLog(database), APP, "\n".join(PROMPT_B), actor="alice")
+    assert det.observe(call(2, PROMPT_B)) == []
+
+
+def test_a_verified_legacy_chain_file_is_imported_once(tmp_path: Path) -> None:
+    _approve_three(tmp_path)
+    chain = audit.open_chain(tmp_path)  # the store in the state dir, created now: imports the file
+    assert [e.comment for e in chain.entries()] == ["r0", "r1", "r2"]
+    audit.approve(chain, APP, "prompt 3", actor="bob")
+    assert audit.open_chain(tmp_path).verify().entries == 4
 
 
 def test_audit_verify_catches_an_edited_line(tmp_path: Path) -> None:
@@ -238,11 +279,11 @@ def test_audit_verify_catches_an_edited_line(tmp_path: Path) -> None:
     edited["sha256"] = sha256_text("an attacker's prompt")
     lines[1] = json.dumps(edited)
     path.write_text("\n".join(lines) + "\n")
-    result = audit.verify(tmp_path)
+    result = audit.verify(audit.AuditLog(path))
     assert not result.ok and result.line == 2 and result.entries == 1
     assert "edited" in (result.error or "")
     with pytest.raises(audit.AuditError):
-        audit.approve(tmp_path, APP, "more", actor="mallory")
+        audit.approve(audit.AuditLog(path), APP, "more", actor="mallory")
 
 
 @pytest.mark.parametrize("how", ["delete", "reorder"])
@@ -251,13 +292,13 @@ def test_audit_verify_catches_removed_or_reordered_lines(tmp_path: Path, how: st
     lines = path.read_text().splitlines()
     lines = [lines[0], lines[2]] if how == "delete" else [lines[0], lines[2], lines[1]]
     path.write_text("\n".join(lines) + "\n")
-    result = audit.verify(tmp_path)
+    result = audit.verify(audit.AuditLog(path))
     assert not result.ok and result.line == 2
 
 
 def test_detector_trusts_only_entries_before_a_break(tmp_path: Path) -> None:
     path = _approve_three(tmp_path)
-    det = detector(tmp_path, mode="registry")
+    det = detector(tmp_path, mode="registry", audit_path=path)
     assert det.observe(call(1, ("prompt 2",))) == []
     lines = path.read_text().splitlines()
     forged = json.loads(lines[2])
@@ -270,10 +311,11 @@ def test_detector_trusts_only_entries_before_a_break(tmp_path: Path) -> None:
 
 def test_detector_notices_a_truncated_audit_log(tmp_path: Path) -> None:
     path = _approve_three(tmp_path)
-    state_db = StateDb(tmp_path / "s.sqlite3")
-    detector(tmp_path, state=state_db.namespace("integrity"))
+    state_db = checkpoints(tmp_path)
+    detector(tmp_path, state=state_db.namespace("integrity"), audit_path=path)
+    state_db.checkpoint({})
     path.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")  # a valid but shorter chain
-    det = detector(tmp_path, state=state_db.namespace("integrity"))
+    det = detector(tmp_path, state=checkpoints(tmp_path).namespace("integrity"), audit_path=path)
     assert det.audit_problem is not None and "lost or rewrote" in det.audit_problem
 
 

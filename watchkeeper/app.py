@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from watchkeeper.config import Settings
 from watchkeeper.core.bus import make_bus
 from watchkeeper.core.bus.base import DETECTORS_GROUP, Bus, BusError
+from watchkeeper.core.store import Database, DatabaseError, open_store
 
 if TYPE_CHECKING:  # the stages are imported when they start: a process loads only the stages it runs
+    from watchkeeper.alerts.service import AlertsService
     from watchkeeper.alerts.stage import AlertsStage
     from watchkeeper.calls.store import CallStore
     from watchkeeper.collector.intake import Intake
@@ -27,7 +29,10 @@ if TYPE_CHECKING:  # the stages are imported when they start: a process loads on
 
 log = logging.getLogger("watchkeeper")
 
-STAGES = ("collector", "detectors", "alerts")
+STAGES = ("collector", "detectors", "alerts", "web")
+#: What `all` runs; `web` alone serves the API and dashboard from the shared store (every process serves
+# them).
+ALL_STAGES = ("collector", "detectors", "alerts")
 
 
 class StartupError(RuntimeError):
@@ -39,8 +44,8 @@ class Daemon:
         if stage != "all" and stage not in STAGES:
             raise StartupError(f"unknown stage {stage!r}: use one of all, {', '.join(STAGES)}")
         self.settings = settings
-        self.stages = set(STAGES) if stage == "all" else {stage}
-        if stage != "all" and settings.bus.kind == "embedded":
+        self.stages = set(ALL_STAGES) if stage == "all" else {stage}
+        if stage not in ("all", "web") and settings.bus.kind == "embedded":
             log.warning(
                 "running stage %r alone on the embedded bus: the other stages must run in processes "
                 "sharing the same state_dir, or use bus.kind=kafka",
@@ -48,6 +53,8 @@ class Daemon:
             )
         self.state_dir = Path(settings.state_dir)
         self.bus: Bus | None = None
+        self.store: Database | None = None
+        self.alerts_service: AlertsService | None = None  # incidents, silences, outbox: what the API serves
         self.intake: Intake | None = None
         self.detectors: DetectorsStage | None = None
         self.alerts: AlertsStage | None = None
@@ -79,25 +86,51 @@ class Daemon:
             ) from exc
         self._size_connection_caps()
         s = self.settings
-        try:
-            self.bus = make_bus(s.bus, self.state_dir)
-        except BusError as exc:
-            raise StartupError(str(exc)) from exc
-        log.info(
-            "bus: %s%s",
-            s.bus.kind,
-            f" ({s.bus.bootstrap_servers})"
-            if s.bus.kind == "kafka"
-            else f" ({self.state_dir / 'bus.sqlite3'})",
-        )
+        if s.store.url is None and len(self.stages) < len(ALL_STAGES) and self.stages != {"collector"}:
+            log.warning(
+                "stage %s runs with the SQLite store in %s: processes on other hosts cannot share it; set "
+                "store.url (WATCHKEEPER_STORE__URL) to a PostgreSQL database to scale out",
+                ",".join(sorted(self.stages)),
+                self.state_dir,
+            )
+        if self.stages != {"collector"}:
+            try:
+                self.store = open_store(s.store, self.state_dir)
+            except DatabaseError as exc:
+                raise StartupError(f"store.url: {exc}") from exc
+            log.info("store: %s", self.store.url)
+        if self.stages != {"web"}:
+            try:
+                self.bus = make_bus(s.bus, self.state_dir)
+            except BusError as exc:
+                raise StartupError(str(exc)) from exc
+            log.info(
+                "bus: %s%s",
+                s.bus.kind,
+                f" ({s.bus.bootstrap_servers})"
+                if s.bus.kind == "kafka"
+                else f" ({self.state_dir / 'bus.sqlite3'})",
+            )
 
         if "alerts" in self.stages:
             from watchkeeper.alerts.stage import AlertsStage
 
+            assert self.bus is not None
             self.alerts = AlertsStage(
-                s.alerts, self.bus, s.bus.topics, self.state_dir, dashboard_url=s.web.base_url
+                s.alerts,
+                self.bus,
+                s.bus.topics,
+                self.state_dir,
+                dashboard_url=s.web.base_url,
+                store=self.store,
             )
+            self.alerts_service = self.alerts.store
             self.alerts.start()
+        elif self.store is not None:
+            from watchkeeper.alerts.service import AlertsService
+
+            # API writes (ack, resolve, silences) go to the shared store; alerts workers deliver them.
+            self.alerts_service = AlertsService(self.store, s.alerts)
         if s.calls.enabled:
             from watchkeeper.calls.store import CallStore
             from watchkeeper.collector.sdk.redact import default_redactor
@@ -107,6 +140,7 @@ class Daemon:
             from watchkeeper.collector.translate.decoder import SpanDecoder
             from watchkeeper.detectors.stage import DetectorsStage
 
+            assert self.bus is not None
             decoder = SpanDecoder(s.bus.topics.logs, hold_s=s.detectors.log_hold_s)
             self.detectors = DetectorsStage(
                 s.detectors,
@@ -114,6 +148,7 @@ class Daemon:
                 s.bus.topics,
                 self.state_dir,
                 decoder=decoder,
+                store=self.store,
                 recorder=self.calls.record if self.calls is not None else None,
             )
             self.detectors.start()
@@ -207,6 +242,8 @@ class Daemon:
             self.calls.close()
         if self.bus is not None:
             self.bus.close()
+        if self.store is not None:
+            self.store.close()
         log.info("watchkeeper stopped")
 
     def request_stop(self) -> None:
@@ -242,7 +279,18 @@ class Daemon:
             checks["detectors"] = {"ready": self.detectors.healthy, "error": self.detectors.last_error}
         if "alerts" in self.stages and self.alerts is not None:
             checks["alerts"] = {"ready": self.alerts.healthy, "error": self.alerts.last_error}
+        if self.store is not None:
+            checks["store"] = self._store_check()
         return checks
+
+    def _store_check(self) -> dict[str, Any]:
+        assert self.store is not None
+        try:
+            with self.store.read() as tx:
+                tx.execute("SELECT 1 AS ok")
+        except Exception as exc:  # the store being down is exactly what readiness must say
+            return {"ready": False, "error": f"{type(exc).__name__}: {exc}"}
+        return {"ready": True}
 
 
 def _quiet_accept_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -57,10 +57,11 @@ def main(ctx: click.Context) -> None:
 )
 @click.option(
     "--stage",
-    type=click.Choice(["all", "collector", "detectors", "alerts"]),
+    type=click.Choice(["all", "collector", "detectors", "alerts", "web"]),
     default="all",
     show_default=True,
-    help="run one stage alone (against Kafka) or all in one process",
+    help="run one stage alone (against Kafka and a shared store.url) or all in one process; "
+    "web serves the API and dashboard from the store alone",
 )
 def run(config: Path | None, stage: str) -> None:
     """Run the daemon until SIGTERM/SIGINT."""

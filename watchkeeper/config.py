@@ -27,6 +27,7 @@ from watchkeeper.collector.intake.config import IntakeConfig
 from watchkeeper.core.auth import is_loopback_address, valid_host_patterns
 from watchkeeper.core.bus.config import BusConfig
 from watchkeeper.core.configfile import ConfigError, format_validation_error, read_config_file
+from watchkeeper.core.store.config import StoreConfig
 from watchkeeper.detectors.config import DetectorsConfig
 
 
@@ -158,6 +159,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     bus: BusConfig = BusConfig()
+    store: StoreConfig = StoreConfig()
     intake: IntakeConfig = IntakeConfig()
     web: WebConfig = WebConfig()
     detectors: DetectorsConfig = DetectorsConfig()

@@ -9,21 +9,26 @@ is one merged timeline without a second copy of those facts.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from typing import Any
 
-from watchkeeper.alerts.store.database import StoreBase
+from watchkeeper.alerts.clock import Clock
+from watchkeeper.core.store import Database, Tx
 
 #: Kinds of stored rows (people's actions); "opened", "finding" and "notification" are derived at read time.
 KINDS = ("acknowledged", "resolved", "feedback", "approval", "silence", "comment")
 MAX_FINDINGS_SHOWN = 50
 
 
-class ActivityMixin(StoreBase):
+class ActivityMixin:
+    """Part of `AlertsService`: the incident activity log (a mixin for its size, not for reuse)."""
+
+    db: Database
+    clock: Clock
+
     def _activity(
         self,
-        db: sqlite3.Connection,
+        db: Tx,
         incident_id: str,
         kind: str,
         *,
@@ -63,15 +68,19 @@ class ActivityMixin(StoreBase):
         """A person's action on an incident made elsewhere (an approval, a silence from its page)."""
         if kind not in KINDS:
             raise ValueError(f"unknown activity kind {kind!r}")
-        with self._lock, self._tx() as db:
-            return self._activity(
+        return self.db.run(
+            lambda db: self._activity(
                 db, incident_id, kind, actor=actor, comment=comment, verified=verified, data=data
             )
+        )
 
     def activity(self, incident_id: str) -> list[dict[str, Any]]:
         """The incident's timeline, oldest first: opened, findings, notifications and people's actions."""
-        db = self._conn()
-        inc = db.execute("SELECT * FROM incidents WHERE id=?", (incident_id,)).fetchone()
+        with self.db.read() as db:
+            return self._timeline(db, incident_id)
+
+    def _timeline(self, db: Tx, incident_id: str) -> list[dict[str, Any]]:
+        inc = db.one("SELECT * FROM incidents WHERE id=?", (incident_id,))
         if inc is None:
             return []
         out: list[dict[str, Any]] = [
@@ -88,7 +97,7 @@ class ActivityMixin(StoreBase):
             "SELECT id, time, severity, category, summary FROM findings WHERE incident_id=? "
             "ORDER BY time DESC, id LIMIT ?",
             (incident_id, MAX_FINDINGS_SHOWN),
-        ).fetchall()
+        )
         out.extend(
             {
                 "kind": "finding",
@@ -136,7 +145,7 @@ class ActivityMixin(StoreBase):
             )
         order = {"opened": 0, "finding": 1, "notification": 2}
         out.sort(key=lambda e: (e["time"] or 0.0, order.get(e["kind"], 3)))
-        total = db.execute("SELECT COUNT(*) FROM findings WHERE incident_id=?", (incident_id,)).fetchone()[0]
+        total = int(db.scalar("SELECT COUNT(*) AS n FROM findings WHERE incident_id=?", (incident_id,)) or 0)
         if total > MAX_FINDINGS_SHOWN:
             out.append(
                 {

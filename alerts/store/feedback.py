@@ -12,12 +12,13 @@ import uuid
 from typing import Any
 
 from watchkeeper.alerts.feedback import fingerprint, validate_verdict
-from watchkeeper.alerts.model import Status
+from watchkeeper.alerts.store import incidents as incidents_table
 from watchkeeper.alerts.store.activity import ActivityMixin
 from watchkeeper.alerts.store.errors import NotFound, StoreError
 from watchkeeper.alerts.store.rows import finding_dict
 from watchkeeper.core import metrics
 from watchkeeper.core.findings import Finding
+from watchkeeper.core.store import Tx
 
 MAX_FINDINGS_PER_VERDICT = 2000  # an incident's findings fingerprinted by one verdict
 SUPPRESSION_CACHE_S = 2.0
@@ -29,23 +30,23 @@ class FeedbackMixin(ActivityMixin):
     # -- verdicts ----------------------------------------------------------------------------------------
     def findings_of(self, target_kind: str, target_id: str) -> list[dict[str, Any]]:
         """The findings a verdict on this target judges: the finding, or the incident's (newest first)."""
-        db = self._conn()
-        if target_kind == "finding":
-            row = db.execute("SELECT * FROM findings WHERE id=?", (target_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no finding with id {target_id!r}")
-            return [finding_dict(row)]
-        if target_kind != "incident":
-            raise StoreError(f"feedback targets a finding or an incident, not {target_kind!r}")
-        if db.execute("SELECT 1 FROM incidents WHERE id=?", (target_id,)).fetchone() is None:
-            raise NotFound(f"no incident with id {target_id!r}")
-        return [
-            finding_dict(r)
-            for r in db.execute(
-                "SELECT * FROM findings WHERE incident_id=? ORDER BY time DESC LIMIT ?",
-                (target_id, MAX_FINDINGS_PER_VERDICT),
-            )
-        ]
+        with self.db.read() as db:
+            if target_kind == "finding":
+                row = db.one("SELECT * FROM findings WHERE id=?", (target_id,))
+                if row is None:
+                    raise NotFound(f"no finding with id {target_id!r}")
+                return [finding_dict(row)]
+            if target_kind != "incident":
+                raise StoreError(f"feedback targets a finding or an incident, not {target_kind!r}")
+            if db.one("SELECT 1 AS x FROM incidents WHERE id=?", (target_id,)) is None:
+                raise NotFound(f"no incident with id {target_id!r}")
+            return [
+                finding_dict(r)
+                for r in db.execute(
+                    "SELECT * FROM findings WHERE incident_id=? ORDER BY time DESC LIMIT ?",
+                    (target_id, MAX_FINDINGS_PER_VERDICT),
+                )
+            ]
 
     def add_feedback(
         self,
@@ -64,88 +65,77 @@ class FeedbackMixin(ActivityMixin):
         `samples` (finding id -> text, prompt, call time, ...) is what the export will give as training rows;
         a finding without one is exported with its evidence excerpt."""
         validate_verdict(verdict)
-        with self._lock:
-            findings = self.findings_of(target_kind, target_id)
-            incident_id = target_id if target_kind == "incident" else findings[0]["incident_id"]
-            if not findings:
-                raise StoreError(f"incident {target_id} has no stored finding to judge")
-            first = findings[0]
-            labels = first.get("labels") or {}
-            app, detector, category = labels.get("app", ""), first["detector"], first["category"]
-            now = self.clock.now()
-            keys = sorted({fingerprint(f) for f in findings})
-            suppress_for = self.cfg.feedback.suppress_for
-            until = now + suppress_for if verdict == "false_positive" and suppress_for > 0 else None
-            feedback_id = str(uuid.uuid4())
-            inc = self._open_by_id.get(incident_id)
-            try:
-                with self._tx() as tx:
-                    tx.execute(
-                        "INSERT INTO feedback VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            feedback_id,
-                            target_kind,
-                            target_id,
-                            incident_id,
-                            verdict,
-                            comment,
-                            actor,
-                            int(verified),
-                            now,
-                            app,
-                            detector,
-                            category,
-                            json.dumps([f["id"] for f in findings]),
-                            json.dumps(keys),
-                            until,
-                        ),
-                    )
-                    tx.executemany(
-                        "INSERT INTO feedback_items VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        [_item_row(feedback_id, f, (samples or {}).get(f["id"])) for f in findings],
-                    )
-                    if until is not None:
-                        tx.executemany(
-                            "INSERT INTO suppressions "
-                            "(app, detector, category, fingerprint, feedback_id, until) "
-                            "VALUES (?,?,?,?,?,?) ON CONFLICT (app, detector, category, fingerprint) "
-                            "DO UPDATE "
-                            "SET feedback_id = excluded.feedback_id, until = excluded.until",
-                            [(app, detector, category, key, feedback_id, until) for key in keys],
-                        )
-                    data = {
-                        "feedback_id": feedback_id,
-                        "verdict": verdict,
-                        "target": target_kind,
-                        "target_id": target_id,
-                        "findings": len(findings),
-                        "suppress_until": until,
-                    }
-                    self._activity(
-                        tx,
-                        incident_id,
-                        "feedback",
-                        actor=actor,
-                        comment=comment,
-                        verified=verified,
-                        data=data,
-                    )
-                    if verdict == "false_positive" and inc is not None and inc.status != Status.resolved:
-                        why = f"false positive: {comment}" if comment else "false positive"
-                        self._resolve(
-                            inc, by=actor, comment=why, now=now, verified=verified, db=tx, activity=data
-                        )
-            except BaseException:
-                self._open.clear()
-                self._open_by_id.clear()
-                self._load_open()
-                raise
-            self._suppression_cache = None
+        findings = self.findings_of(target_kind, target_id)
+        if not findings:
+            raise StoreError(f"incident {target_id} has no stored finding to judge")
+        incident_id = target_id if target_kind == "incident" else findings[0]["incident_id"]
+        first = findings[0]
+        labels = first.get("labels") or {}
+        app, detector, category = labels.get("app", ""), first["detector"], first["category"]
+        now = self.clock.now()
+        keys = sorted({fingerprint(f) for f in findings})
+        suppress_for = self.cfg.feedback.suppress_for
+        until = now + suppress_for if verdict == "false_positive" and suppress_for > 0 else None
+        feedback_id = str(uuid.uuid4())
+
+        def write(tx: Tx) -> None:
+            tx.execute(
+                "INSERT INTO feedback VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    feedback_id,
+                    target_kind,
+                    target_id,
+                    incident_id,
+                    verdict,
+                    comment,
+                    actor,
+                    int(verified),
+                    now,
+                    app,
+                    detector,
+                    category,
+                    json.dumps([f["id"] for f in findings]),
+                    json.dumps(keys),
+                    until,
+                ),
+            )
+            tx.executemany(
+                "INSERT INTO feedback_items VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [_item_row(feedback_id, f, (samples or {}).get(f["id"])) for f in findings],
+            )
+            if until is not None:
+                tx.executemany(
+                    "INSERT INTO suppressions (app, detector, category, fingerprint, feedback_id, until) "
+                    "VALUES (?,?,?,?,?,?) ON CONFLICT (app, detector, category, fingerprint) DO UPDATE "
+                    "SET feedback_id = excluded.feedback_id, until = excluded.until",
+                    [(app, detector, category, key, feedback_id, until) for key in keys],
+                )
+            data = {
+                "feedback_id": feedback_id,
+                "verdict": verdict,
+                "target": target_kind,
+                "target_id": target_id,
+                "findings": len(findings),
+                "suppress_until": until,
+            }
+            self._activity(
+                tx, incident_id, "feedback", actor=actor, comment=comment, verified=verified, data=data
+            )
+            if verdict == "false_positive":
+                inc = incidents_table.lock_open(tx, incident_id) if incident_id else None
+                if inc is not None:
+                    why = f"false positive: {comment}" if comment else "false positive"
+                    self._resolve(tx, inc, by=actor, comment=why, now=now, verified=verified, activity=data)
+
+        self.db.run(write)
+        self._suppression_cache = None
+        self.refresh_gauges()
         metrics.FEEDBACK.labels(detector=detector, verdict=verdict).inc()
         return self.get_feedback(feedback_id) or {}
 
     def get_feedback(self, feedback_id: str) -> dict[str, Any] | None:
-        row = self._conn().execute("SELECT * FROM feedback WHERE id=?", (feedback_id,)).fetchone()
+        with self.db.read() as db:
+            row = db.one("SELECT * FROM feedback WHERE id=?", (feedback_id,))
         return feedback_dict(row) if row is not None else None
 
     def list_feedback(
@@ -167,12 +157,12 @@ class FeedbackMixin(ActivityMixin):
             where.append("time >= ?")
             args.append(since)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        db = self._conn()
-        total = db.execute(f"SELECT COUNT(*) FROM feedback {clause}", args).fetchone()[0]
-        rows = db.execute(
-            f"SELECT * FROM feedback {clause} ORDER BY time DESC, id LIMIT ? OFFSET ?",
-            [*args, max(0, int(limit)), max(0, int(offset))],
-        ).fetchall()
+        with self.db.read() as db:
+            total = int(db.scalar(f"SELECT COUNT(*) AS n FROM feedback {clause}", args) or 0)
+            rows = db.execute(
+                f"SELECT * FROM feedback {clause} ORDER BY time DESC, id LIMIT ? OFFSET ?",
+                [*args, max(0, int(limit)), max(0, int(offset))],
+            )
         return [feedback_dict(r) for r in rows], total
 
     def export_rows(
@@ -194,17 +184,15 @@ class FeedbackMixin(ActivityMixin):
             where.append("f.time >= ?")
             args.append(since)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = (
-            self._conn()
-            .execute(
+        with self.db.read() as db:
+            rows = db.execute(
                 "SELECT f.id AS feedback_id, f.verdict, f.comment, f.actor, f.verified, "
-                "f.time AS feedback_time, "
-                "f.app, f.detector, f.category, f.incident_id, i.* FROM feedback f "
-                f"JOIN feedback_items i ON i.feedback_id = f.id {clause} ORDER BY f.time, f.id, i.finding_id",
+                "f.time AS feedback_time, f.app, f.detector, f.category, f.incident_id, i.finding_id, "
+                "i.call_time, i.text, i.prompt, i.text_source, i.trace_id, i.span_id, i.model, i.env "
+                f"FROM feedback f JOIN feedback_items i ON i.feedback_id = f.id {clause} "
+                "ORDER BY f.time, f.id, i.finding_id",
                 args,
             )
-            .fetchall()
-        )
         latest: dict[str, dict[str, Any]] = {}
         out: list[dict[str, Any]] = []
         for r in rows:
@@ -246,12 +234,15 @@ class FeedbackMixin(ActivityMixin):
         if cache is not None and 0 <= now - cache[0] <= SUPPRESSION_CACHE_S:
             return cache[1]
         active: dict[tuple[str, str, str], dict[str, tuple[str, float]]] = {}
-        for r in self._conn().execute(
-            "SELECT app, detector, category, fingerprint, feedback_id, until FROM suppressions "
-            "WHERE until > ?",
-            (now,),
-        ):
-            active.setdefault((r[0], r[1], r[2]), {})[r[3]] = (r[4], r[5])
+        with self.db.read() as db:
+            rows = db.execute(
+                "SELECT app, detector, category, fingerprint, feedback_id, until FROM suppressions "
+                "WHERE until > ?",
+                (now,),
+            )
+        for r in rows:
+            key = (r["app"], r["detector"], r["category"])
+            active.setdefault(key, {})[r["fingerprint"]] = (r["feedback_id"], r["until"])
         self._suppression_cache = (now, active)
         return active
 
@@ -268,7 +259,7 @@ class FeedbackMixin(ActivityMixin):
 
     def _mark_suppressed(self, tx: Any, rows: list[tuple[str, str, float]]) -> None:
         """Inside the ingest transaction: which findings were muted, by which verdict."""
-        tx.executemany("INSERT OR IGNORE INTO suppressed_findings VALUES (?,?,?)", rows)
+        tx.executemany("INSERT INTO suppressed_findings VALUES (?,?,?) ON CONFLICT DO NOTHING", rows)
         tx.executemany(
             "UPDATE suppressions SET suppressed = suppressed + 1 WHERE feedback_id = ?",
             [(r[1],) for r in rows],
@@ -279,10 +270,12 @@ class FeedbackMixin(ActivityMixin):
         """Verdicts per detector and the share of false positives among them, from the table (restarts keep
         them)."""
         counts: dict[str, dict[str, int]] = {}
-        for detector, verdict, n in self._conn().execute(
-            "SELECT detector, verdict, COUNT(*) FROM feedback GROUP BY detector, verdict"
-        ):
-            counts.setdefault(detector, {})[verdict] = n
+        with self.db.read() as db:
+            rows = db.execute(
+                "SELECT detector, verdict, COUNT(*) AS n FROM feedback GROUP BY detector, verdict"
+            )
+        for r in rows:
+            counts.setdefault(r["detector"], {})[r["verdict"]] = int(r["n"])
         for detector, by_verdict in counts.items():
             total = sum(by_verdict.values())
             for verdict in ("false_positive", "confirmed"):

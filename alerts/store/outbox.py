@@ -1,244 +1,273 @@
-"""The notification outbox as the dispatcher sees it: what is due, what to suppress, how each send ended."""
+"""The `outbox` table: every notification is a row before any send; workers claim rows with a lease.
+
+Order: a row is claimable only while no earlier row of its line (incident + receiver + channel) is pending,
+and a claimed row stays pending until its outcome is written, so a later row never overtakes it, in one
+worker or across several. A worker that dies holding claims loses them when the lease expires.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 from typing import Any
 
-from watchkeeper.alerts.model import Event
-from watchkeeper.alerts.store.database import StoreBase
-from watchkeeper.alerts.store.errors import NotFound
-from watchkeeper.alerts.store.rows import OutboxRow, notification_dict
+from watchkeeper.alerts.store.rows import OutboxRow, notification_dict, outbox_row
 from watchkeeper.alerts.store.schema import NEVER_TOLD
+from watchkeeper.core.store import Row, Tx
 
-_LIFECYCLE = (Event.acknowledge.value, Event.resolve.value)
+_HEAD = (
+    "NOT EXISTS (SELECT 1 FROM outbox p WHERE p.incident_id=o.incident_id AND p.receiver=o.receiver "
+    "AND p.channel_idx=o.channel_idx AND p.seq < o.seq AND p.status='pending')"
+)
+_FREE = "(o.claimed_by IS NULL OR o.claim_expires_at <= ?)"
 
 
-class OutboxMixin(StoreBase):
-    """Delivery order, send-time suppression (silences, inhibition, supersession) and dead letters."""
+def insert(tx: Tx, rows: Sequence[tuple[Any, ...]]) -> None:
+    """(id, incident_id, receiver, channel_idx, channel, seq, event, is_repeat, payload, created_at, status,
+    attempts, next_attempt_at, updated_at) rows; the id is the idempotency key receivers see."""
+    tx.executemany(
+        "INSERT INTO outbox (id, incident_id, receiver, channel_idx, channel, seq, event, is_repeat, "
+        "payload, "
+        "created_at, status, attempts, next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT DO NOTHING",
+        rows,
+    )
 
-    def due_notifications(
-        self, limit: int = 200, exclude: Iterable[tuple[str, str, int]] = ()
-    ) -> list[OutboxRow]:
-        """Pending rows whose time has come and that are first in line for their incident+receiver+channel."""
-        now = self.clock.now()
-        skip = set(exclude)
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT o.* FROM outbox o WHERE o.status='pending' AND o.next_attempt_at <= ? "
-                "AND NOT EXISTS ("
-                " SELECT 1 FROM outbox p WHERE p.incident_id=o.incident_id AND p.receiver=o.receiver"
-                " AND p.channel_idx=o.channel_idx AND p.seq < o.seq AND p.status='pending')"
-                " ORDER BY o.next_attempt_at, o.rowid LIMIT ?",
-                (now, limit + len(skip)),
-            )
-            .fetchall()
+
+def any_claimable(tx: Tx, now: float) -> bool:
+    """A cheap read before the claiming write: is any pending row due and free?"""
+    return (
+        tx.one(
+            "SELECT 1 AS x FROM outbox o WHERE o.status='pending' AND o.next_attempt_at <= ? "
+            f"AND {_FREE} LIMIT 1",
+            (now, now),
         )
-        out = []
-        for r in rows:
-            row = OutboxRow(
-                r["rowid"],
-                r["id"],
-                r["incident_id"],
-                r["receiver"],
-                r["channel_idx"],
-                r["channel"],
-                r["seq"],
-                r["event"],
-                bool(r["is_repeat"]),
-                r["payload"],
-                r["created_at"],
-                r["attempts"],
-                r["retry_from"] if r["retry_from"] is not None else r["created_at"],
-            )
-            if row.order_key not in skip:
-                out.append(row)
-        return out[:limit]
+        is not None
+    )
 
-    def next_notification_due(self) -> float | None:
-        return (
-            self._conn()
-            .execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status='pending'")
-            .fetchone()[0]
+
+def claim(tx: Tx, worker: str, now: float, lease_s: float, limit: int) -> list[OutboxRow]:
+    """Claim up to `limit` due rows at the head of their line for `worker` until now + lease_s."""
+    candidates = tx.execute(
+        f"SELECT o.rowid FROM outbox o WHERE o.status='pending' AND o.next_attempt_at <= ? AND {_FREE} "
+        f"AND {_HEAD} ORDER BY o.next_attempt_at, o.rowid LIMIT ?{tx.for_update(skip_locked=True)}",
+        (now, now, limit),
+    )
+    if not candidates:
+        return []
+    ids = [r["rowid"] for r in candidates]
+    marks = ",".join("?" * len(ids))
+    rows = tx.execute(
+        f"UPDATE outbox SET claimed_by=?, claim_expires_at=? WHERE rowid IN ({marks}) RETURNING *",
+        (worker, now + lease_s, *ids),
+    )
+    return sorted((outbox_row(r) for r in rows), key=lambda r: r.rowid)
+
+
+def renew(tx: Tx, worker: str, rowids: Sequence[int], until: float) -> None:
+    if rowids:
+        marks = ",".join("?" * len(rowids))
+        tx.execute(
+            f"UPDATE outbox SET claim_expires_at=? WHERE claimed_by=? AND status='pending' "
+            f"AND rowid IN ({marks})",
+            (until, worker, *rowids),
         )
 
-    def suppression(self, row: OutboxRow) -> tuple[str, str] | None:
-        """(status, reason) if the row must not be sent now; checked at send time, as Alertmanager does."""
-        db = self._conn()
-        key = (row.incident_id, row.receiver, row.channel_idx)
-        if row.event in (Event.trigger.value, Event.update.value):
-            later = db.execute(
-                "SELECT event FROM outbox WHERE incident_id=? AND receiver=? AND channel_idx=? AND seq>? "
-                "AND status='sent' LIMIT 1",
-                (*key, row.seq),
-            ).fetchone()
-            if later is not None:
-                return "superseded", f"a later {later[0]} notification was already delivered"
-            labels = json.loads(row.payload).get("labels", {})
-            silence = self.muting_silence(labels)
-            if silence is not None:
-                return "suppressed", f"silenced by {silence.id}"
-            source = self._inhibitor_source(row.incident_id, labels)
-            if source is not None:
-                return "suppressed", f"inhibited by incident {source}"
-            return None
-        # Only a delivered trigger announces: a dead one never reached the receiver, which must not get a
-        # resolve for an incident it never saw (a replayed trigger is sent first, then this row again).
-        announced = db.execute(
-            "SELECT 1 FROM outbox WHERE incident_id=? AND receiver=? AND channel_idx=? AND seq<? "
+
+def next_due(tx: Tx, now: float) -> float | None:
+    """When a row becomes claimable: the earliest retry time or claim expiry among line heads."""
+    return tx.scalar(
+        "SELECT MIN(CASE WHEN o.claimed_by IS NOT NULL AND o.claim_expires_at > ? THEN o.claim_expires_at "
+        f"ELSE o.next_attempt_at END) AS t FROM outbox o WHERE o.status='pending' AND {_HEAD}",
+        (now,),
+    )
+
+
+def _finish(tx: Tx, row: OutboxRow, worker: str, sets: str, params: Sequence[Any]) -> bool:
+    """Write an outcome if this worker still holds the claim (else another worker took over: its outcome
+    stands)."""
+    n = tx.rowcount(
+        f"UPDATE outbox SET {sets}, claimed_by=NULL, claim_expires_at=NULL WHERE rowid=? "
+        "AND status='pending' "
+        "AND (claimed_by=? OR claimed_by IS NULL)",
+        (*params, row.rowid, worker),
+    )
+    return n > 0
+
+
+def mark_sent(tx: Tx, row: OutboxRow, worker: str, status: int | None, now: float) -> bool:
+    return _finish(
+        tx,
+        row,
+        worker,
+        "status='sent', attempts=attempts+1, sent_at=?, last_status=?, last_error=NULL, updated_at=?",
+        (now, status, now),
+    )
+
+
+def mark_retry(
+    tx: Tx, row: OutboxRow, worker: str, at: float, error: str | None, status: int | None, now: float
+) -> bool:
+    return _finish(
+        tx,
+        row,
+        worker,
+        "attempts=attempts+1, next_attempt_at=?, last_error=?, last_status=?, updated_at=?",
+        (at, error, status, now),
+    )
+
+
+def mark_dead(
+    tx: Tx, row: OutboxRow, worker: str, error: str | None, status: int | None, reason: str, now: float
+) -> bool:
+    return _finish(
+        tx,
+        row,
+        worker,
+        "status='dead', attempts=attempts+1, last_error=?, last_status=?, reason=?, updated_at=?",
+        (error, status, reason, now),
+    )
+
+
+def mark_suppressed(tx: Tx, row: OutboxRow, worker: str, status: str, reason: str, now: float) -> bool:
+    return _finish(tx, row, worker, "status=?, reason=?, updated_at=?", (status, reason, now))
+
+
+def later_sent_event(tx: Tx, row: OutboxRow) -> str | None:
+    """The event of a later row of the same line that was already delivered, if any."""
+    found = tx.one(
+        "SELECT event FROM outbox WHERE incident_id=? AND receiver=? AND channel_idx=? AND seq>? "
+        "AND status='sent' LIMIT 1",
+        (row.incident_id, row.receiver, row.channel_idx, row.seq),
+    )
+    return None if found is None else found["event"]
+
+
+def announced_before(tx: Tx, row: OutboxRow) -> bool:
+    """Whether an earlier trigger of this line reached the receiver. Only a delivered trigger announces: a
+    dead one never arrived, and the receiver must not get a resolve for an incident it never saw."""
+    return (
+        tx.one(
+            "SELECT 1 AS x FROM outbox WHERE incident_id=? AND receiver=? AND channel_idx=? AND seq<? "
             "AND event='trigger' AND status='sent' LIMIT 1",
-            (*key, row.seq),
-        ).fetchone()
-        if announced is None:
-            return "suppressed", NEVER_TOLD
-        return None
-
-    def _inhibitor_source(self, incident: str, labels: Mapping[str, str]) -> str | None:
-        if not self.inhibitor.rules:
-            return None
-        with self._lock:
-            sources: list[tuple[str, Mapping[str, str]]] = [
-                (i.id, i.labels) for i in self._open_by_id.values()
-            ]
-        return self.inhibitor.inhibited_by(incident, labels, sources)
-
-    def mark_sent(self, row: OutboxRow, status: int | None) -> None:
-        now = self.clock.now()
-        with self._lock, self._tx() as db:
-            db.execute(
-                "UPDATE outbox SET status='sent', attempts=attempts+1, sent_at=?, last_status=?, "
-                "last_error=NULL, updated_at=? WHERE rowid=?",
-                (now, status, now, row.rowid),
-            )
-
-    def mark_retry(self, row: OutboxRow, *, delay_s: float, error: str | None, status: int | None) -> None:
-        now = self.clock.now()
-        with self._lock, self._tx() as db:
-            db.execute(
-                "UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=?, last_status=?, "
-                "updated_at=? WHERE rowid=?",
-                (now + delay_s, error, status, now, row.rowid),
-            )
-
-    def mark_dead(self, row: OutboxRow, *, error: str | None, status: int | None, reason: str) -> None:
-        now = self.clock.now()
-        with self._lock, self._tx() as db:
-            db.execute(
-                "UPDATE outbox SET status='dead', attempts=attempts+1, last_error=?, last_status=?, "
-                "reason=?, "
-                "updated_at=? WHERE rowid=?",
-                (error, status, reason, now, row.rowid),
-            )
-            if row.event == Event.trigger.value:
-                self._unannounce_unless_delivered(db, row.incident_id, row.receiver)
-        self.refresh_gauges()
-
-    @staticmethod
-    def _unannounce_unless_delivered(db: Any, incident: str, receiver: str) -> None:
-        """A trigger that never arrived is no announcement: the next group flush triggers again, on the
-        channels that have not got one (unless another trigger for the receiver is sent or on its way)."""
-        db.execute(
-            "UPDATE targets SET announced=0 WHERE incident_id=? AND receiver=? AND NOT EXISTS ("
-            " SELECT 1 FROM outbox WHERE incident_id=? AND receiver=? AND event='trigger'"
-            " AND status IN ('pending','sent'))",
-            (incident, receiver, incident, receiver),
+            (row.incident_id, row.receiver, row.channel_idx, row.seq),
         )
+        is not None
+    )
 
-    def mark_suppressed(self, row: OutboxRow, status: str, reason: str) -> None:
-        now = self.clock.now()
-        with self._lock, self._tx() as db:
-            db.execute(
-                "UPDATE outbox SET status=?, reason=?, updated_at=? WHERE rowid=?",
-                (status, reason, now, row.rowid),
-            )
-            if row.event == Event.trigger.value and status == "suppressed":
-                # Not announced after all: the next group flush tries again (e.g. once the silence ends).
-                db.execute(
-                    "UPDATE targets SET announced=0 WHERE incident_id=? AND receiver=?",
-                    (row.incident_id, row.receiver),
-                )
 
-    def list_dead_letters(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT * FROM outbox WHERE status='dead' ORDER BY updated_at DESC LIMIT ? OFFSET ?",
-                (limit, offset),
-            )
-            .fetchall()
+def told_channels(tx: Tx, incident: str, receiver: str) -> set[int]:
+    """Channels of a receiver that got the incident's trigger."""
+    return {
+        r["channel_idx"]
+        for r in tx.execute(
+            "SELECT DISTINCT channel_idx FROM outbox WHERE incident_id=? AND receiver=? "
+            "AND event='trigger' AND status='sent'",
+            (incident, receiver),
         )
-        return [notification_dict(r) for r in rows]
+    }
 
-    def replay_dead_letter(self, notification_id: str) -> dict[str, Any]:
-        """Queue a dead letter again so the receiver ends up with the incident's current state.
 
-        Refused (marked superseded) if a later message of its line already went out. A dead trigger is queued
-        again together with the acknowledge/resolve that were held back because the receiver never got it, in
-        their order, so the receiver hears "trigger, then resolve"; older dead triggers of the same line are
-        superseded by the newest one (one page, not one per attempt window)."""
-        now = self.clock.now()
-        with self._lock, self._tx() as db:
-            row = db.execute("SELECT * FROM outbox WHERE id=?", (notification_id,)).fetchone()
-            if row is None or row["status"] != "dead":
-                raise NotFound(f"no dead letter with id {notification_id!r}")
-            line = (row["incident_id"], row["receiver"], row["channel_idx"])
-            later = db.execute(
-                "SELECT 1 FROM outbox WHERE incident_id=? AND receiver=? AND channel_idx=? AND seq>? "
-                "AND status='sent' LIMIT 1",
-                (*line, row["seq"]),
-            ).fetchone()
-            if later is not None:
-                self._supersede(
-                    db, row["rowid"], "a later notification for this incident was already delivered", now
-                )
-            elif row["event"] == Event.trigger.value:
-                self._replay_trigger(db, line, now)
-            else:
-                self._requeue(db, [row["rowid"]], now)
-            out = db.execute("SELECT * FROM outbox WHERE rowid=?", (row["rowid"],)).fetchone()
-        self.refresh_gauges()
-        return notification_dict(out)
+def unannounce_unless_delivered(tx: Tx, incident: str, receiver: str) -> None:
+    """A trigger that never arrived is no announcement: the next group flush triggers again, on the channels
+    that have not got one (unless another trigger for the receiver is sent or on its way)."""
+    tx.execute(
+        "UPDATE targets SET announced=0 WHERE incident_id=? AND receiver=? AND NOT EXISTS ("
+        " SELECT 1 FROM outbox WHERE incident_id=? AND receiver=? AND event='trigger'"
+        " AND status IN ('pending','sent'))",
+        (incident, receiver, incident, receiver),
+    )
 
-    def _replay_trigger(self, db: Any, line: tuple[str, str, int], now: float) -> None:
-        triggers = db.execute(
-            "SELECT rowid, status FROM outbox WHERE incident_id=? AND receiver=? AND channel_idx=? "
-            "AND event='trigger' AND status IN ('pending','dead') ORDER BY seq",
-            line,
-        ).fetchall()
-        if any(t["status"] == "pending" for t in triggers):  # a trigger is already on its way
-            for t in triggers:
-                if t["status"] == "dead":
-                    self._supersede(db, t["rowid"], "a later trigger for this incident is queued", now)
-            return
-        newest = triggers[-1]
-        for t in triggers[:-1]:
-            self._supersede(db, t["rowid"], "replayed as a later trigger for this incident", now)
-        seq = db.execute("SELECT seq FROM outbox WHERE rowid=?", (newest["rowid"],)).fetchone()[0]
-        held = [
-            r[0]
-            for r in db.execute(
-                "SELECT rowid FROM outbox WHERE incident_id=? AND receiver=? AND channel_idx=? AND seq>? "
-                "AND event IN (?, ?) AND (status='dead' OR (status='suppressed' AND reason=?)) ORDER BY seq",
-                (*line, seq, *_LIFECYCLE, NEVER_TOLD),
-            )
-        ]
-        self._requeue(db, [newest["rowid"], *held], now)
-        db.execute("UPDATE targets SET announced=1 WHERE incident_id=? AND receiver=?", line[:2])
 
-    @staticmethod
-    def _requeue(db: Any, rowids: list[int], now: float) -> None:
-        """Pending again with a fresh retry budget; the line's seq order keeps them in sequence."""
-        db.executemany(
-            "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=?, retry_from=?, reason=NULL, "
-            "updated_at=? WHERE rowid=?",
-            [(now, now, now, rowid) for rowid in rowids],
+def replay_trigger(tx: Tx, line: tuple[str, str, int], now: float) -> None:
+    """Queue a dead trigger again with the acknowledge/resolve held back because the receiver never got it,
+    in their order; older dead triggers of the line are superseded by the newest (one page, not several)."""
+    triggers = tx.execute(
+        "SELECT rowid, status, seq FROM outbox WHERE incident_id=? AND receiver=? AND channel_idx=? "
+        "AND event='trigger' AND status IN ('pending','dead') ORDER BY seq",
+        line,
+    )
+    if any(t["status"] == "pending" for t in triggers):  # a trigger is already on its way
+        for t in triggers:
+            if t["status"] == "dead":
+                supersede(tx, t["rowid"], "not replayed: a later trigger for this incident is queued", now)
+        return
+    newest = triggers[-1]
+    for t in triggers[:-1]:
+        supersede(tx, t["rowid"], "not replayed: replayed as a later trigger for this incident", now)
+    held = [
+        r["rowid"]
+        for r in tx.execute(
+            "SELECT rowid FROM outbox WHERE incident_id=? AND receiver=? AND channel_idx=? AND seq>? "
+            "AND event IN ('acknowledge', 'resolve') "
+            "AND (status='dead' OR (status='suppressed' AND reason=?)) ORDER BY seq",
+            (*line, newest["seq"], NEVER_TOLD),
         )
+    ]
+    for rowid in (newest["rowid"], *held):
+        requeue(tx, rowid, now)
+    tx.execute("UPDATE targets SET announced=1 WHERE incident_id=? AND receiver=?", line[:2])
 
-    @staticmethod
-    def _supersede(db: Any, rowid: int, why: str, now: float) -> None:
-        db.execute(
-            "UPDATE outbox SET status='superseded', reason=?, updated_at=? WHERE rowid=?",
-            (f"not replayed: {why}", now, rowid),
+
+def trigger_channels(tx: Tx, incident: str, receiver: str) -> list[tuple[int, str]]:
+    """Channels of a receiver that were told (or are being told) about the incident's trigger."""
+    return [
+        (r["channel_idx"], r["channel"])
+        for r in tx.execute(
+            "SELECT DISTINCT channel_idx, channel FROM outbox WHERE incident_id=? AND receiver=? "
+            "AND event='trigger' AND status IN ('pending','sent','dead') ORDER BY channel_idx",
+            (incident, receiver),
         )
+    ]
+
+
+def dead_letters(tx: Tx, limit: int, offset: int) -> list[dict[str, Any]]:
+    rows = tx.execute(
+        "SELECT * FROM outbox WHERE status='dead' ORDER BY updated_at DESC LIMIT ? OFFSET ?", (limit, offset)
+    )
+    return [notification_dict(r) for r in rows]
+
+
+def get(tx: Tx, notification_id: str, *, lock: bool = False) -> Row | None:
+    return tx.one(f"SELECT * FROM outbox WHERE id=?{tx.for_update() if lock else ''}", (notification_id,))
+
+
+def by_rowid(tx: Tx, rowid: int) -> Row | None:
+    return tx.one("SELECT * FROM outbox WHERE rowid=?", (rowid,))
+
+
+def requeue(tx: Tx, rowid: int, now: float) -> None:
+    """Pending again with a fresh retry budget; the line's seq order keeps requeued rows in sequence."""
+    tx.execute(
+        "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=?, retry_from=?, reason=NULL, "
+        "claimed_by=NULL, claim_expires_at=NULL, updated_at=? WHERE rowid=?",
+        (now, now, now, rowid),
+    )
+
+
+def supersede(tx: Tx, rowid: int, reason: str, now: float) -> None:
+    tx.execute(
+        "UPDATE outbox SET status='superseded', reason=?, updated_at=? WHERE rowid=?", (reason, now, rowid)
+    )
+
+
+def of_incident(tx: Tx, incident: str) -> list[dict[str, Any]]:
+    return [
+        notification_dict(r)
+        for r in tx.execute("SELECT * FROM outbox WHERE incident_id=? ORDER BY rowid", (incident,))
+    ]
+
+
+def prune(tx: Tx, updated_before: float) -> int:
+    return tx.rowcount(
+        "DELETE FROM outbox WHERE status IN ('sent','suppressed','superseded') AND updated_at < ?",
+        (updated_before,),
+    )
+
+
+def release(tx: Tx, row: OutboxRow, worker: str, at: float) -> None:
+    """Give a claim back unsent (its destination is paced): claimable again at `at`, no attempt counted."""
+    tx.execute(
+        "UPDATE outbox SET claimed_by=NULL, claim_expires_at=NULL, next_attempt_at=? "
+        "WHERE rowid=? AND claimed_by=? AND status='pending'",
+        (at, row.rowid, worker),
+    )

@@ -1,15 +1,16 @@
-"""Row types and the mapping between SQLite rows and Python values (JSON columns, timestamps, dicts)."""
+"""Row types and the mapping between stored rows and Python values (JSON columns, timestamps, dicts)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from watchkeeper.alerts.incidents import OpenIncident, Target
+from watchkeeper.alerts.model import Status
 from watchkeeper.alerts.store.errors import StoreError
+from watchkeeper.core.store import Row
 
 
 @dataclass(slots=True)
@@ -100,7 +101,48 @@ def incident_row(inc: OpenIncident, now: float) -> tuple[Any, ...]:
     )
 
 
-def target_from_row(row: sqlite3.Row) -> Target:
+def open_incident_from_row(row: Row) -> OpenIncident:
+    """An open `incidents` row as the `OpenIncident` the grouping policy folds findings into."""
+    return OpenIncident(
+        id=row["id"],
+        group_key=row["group_key"],
+        route=row["route"],
+        status=Status(row["status"]),
+        severity=row["severity"],
+        title=row["title"],
+        summary=row["summary"],
+        labels=json.loads(row["labels"]),
+        annotations=json.loads(row["annotations"]),
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+        last_received_at=row["last_received_at"],
+        finding_count=row["finding_count"],
+        severity_counts=json.loads(row["severity_counts"]),
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=row["acknowledged_at"],
+        created_at=row["created_at"],
+    )
+
+
+def outbox_row(r: Row) -> OutboxRow:
+    return OutboxRow(
+        r["rowid"],
+        r["id"],
+        r["incident_id"],
+        r["receiver"],
+        r["channel_idx"],
+        r["channel"],
+        r["seq"],
+        r["event"],
+        bool(r["is_repeat"]),
+        r["payload"],
+        r["created_at"],
+        r["attempts"],
+        r["retry_from"] if r["retry_from"] is not None else r["created_at"],
+    )
+
+
+def target_from_row(row: Row) -> Target:
     """A `targets` row (one receiver's group timer for an incident) as a `Target`."""
     return Target(
         incident_id=row["incident_id"],
@@ -118,7 +160,7 @@ def target_from_row(row: sqlite3.Row) -> Target:
     )
 
 
-def notification_dict(r: sqlite3.Row) -> dict[str, Any]:
+def notification_dict(r: Row) -> dict[str, Any]:
     """An `outbox` row for the API (no payload; `next_attempt_at` only while pending)."""
     return {
         "id": r["id"],
@@ -141,7 +183,7 @@ def notification_dict(r: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def incident_dict(r: sqlite3.Row) -> dict[str, Any]:
+def incident_dict(r: Row) -> dict[str, Any]:
     """An `incidents` row for the API, JSON columns decoded."""
     return {
         "id": r["id"],
@@ -168,7 +210,7 @@ def incident_dict(r: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def finding_dict(r: sqlite3.Row) -> dict[str, Any]:
+def finding_dict(r: Row) -> dict[str, Any]:
     """A stored finding as the detector emitted it, plus where and when the store filed it."""
     data = json.loads(r["data"])
     data["incident_id"] = r["incident_id"]

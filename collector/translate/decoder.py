@@ -39,3 +39,6 @@ class SpanDecoder:
 
     def restore(self, calls: list[ModelCall]) -> list[ModelCall]:
         return self.joiner.restore(calls)
+
+    def discard(self, services: set[str]) -> int:
+        return self.joiner.discard(services)

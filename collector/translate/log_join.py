@@ -150,6 +150,14 @@ class LogJoiner:
             self._hold((call.trace_id, call.span_id), _Held(call, now + self.hold_s), ready)
         return ready
 
+    def discard(self, services: set[str]) -> int:
+        """Forget the held calls of these apps (their partition moved to another worker, which restores
+        them from the checkpoint); returns how many."""
+        keys = [k for k, held in self._held.items() if held.base.service in services]
+        for key in keys:
+            del self._held[key]
+        return len(keys)
+
     def drain(self) -> list[ModelCall]:
         """Release everything held (shutdown)."""
         ready = [held.call() for held in self._held.values()]

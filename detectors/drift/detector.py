@@ -20,9 +20,10 @@ from __future__ import annotations
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix, vstack
+from scipy.sparse import csr_matrix
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, fisher_exact, ks_2samp
 from sklearn.cluster import KMeans
@@ -51,13 +52,67 @@ class _Reference:
 
 @dataclass(slots=True)
 class _App:
+    """Everything the tests of one app depend on (checkpointed as a whole: see `dump`/`load`)."""
+
     pending_lengths: list[float] = field(default_factory=list)
     pending_refusals: int = 0
-    pending: list[tuple[csr_matrix, int]] = field(default_factory=list)  # (batch matrix, row)
+    pending: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # hashed bag of words
     reference: _Reference | None = None
     recent: deque[tuple[float, bool, int]] = field(default_factory=deque)
     since_test: int = 0
     drift_streak: int = 0
+    reference_dump: dict[str, Any] | None = None  # cached: the reference changes rarely, windows often
+
+    def dump(self) -> dict[str, Any]:
+        """Lossless (float32 values written as floats read back bit-identical), so a reloaded app behaves
+        exactly like one that never left memory."""
+        if self.reference is not None and self.reference_dump is None:
+            ref = self.reference
+            self.reference_dump = {
+                "lengths": ref.lengths.tolist(),
+                "refusals": ref.refusals,
+                "n": ref.n,
+                "centroids": [
+                    [np.flatnonzero(r).tolist(), r[np.flatnonzero(r)].tolist()] for r in ref.centroids
+                ],
+                "hist": ref.hist.tolist(),
+            }
+        return {
+            "pending_lengths": self.pending_lengths,
+            "pending_refusals": self.pending_refusals,
+            "pending": [[idx.tolist(), val.tolist()] for idx, val in self.pending],
+            "reference": self.reference_dump if self.reference is not None else None,
+            "recent": [[length, int(refusal), topic] for length, refusal, topic in self.recent],
+            "since_test": self.since_test,
+            "drift_streak": self.drift_streak,
+        }
+
+    @classmethod
+    def load(cls, data: dict[str, Any], window_size: int) -> _App:
+        st = cls(recent=deque(maxlen=window_size))
+        st.pending_lengths = [float(v) for v in data.get("pending_lengths", [])]
+        st.pending_refusals = int(data.get("pending_refusals", 0))
+        st.pending = [
+            (np.asarray(i, dtype=np.int32), np.asarray(v, dtype=np.float32))
+            for i, v in data.get("pending", [])
+        ]
+        st.recent.extend((float(a), bool(b), int(c)) for a, b, c in data.get("recent", []))
+        st.since_test = int(data.get("since_test", 0))
+        st.drift_streak = int(data.get("drift_streak", 0))
+        saved = data.get("reference")
+        if saved:
+            centroids = np.zeros((len(saved["centroids"]), N_FEATURES), dtype=np.float32)
+            for i, (idx, val) in enumerate(saved["centroids"]):
+                centroids[i, idx] = val
+            st.reference = _Reference(
+                lengths=np.asarray(saved["lengths"], dtype=float),
+                refusals=int(saved["refusals"]),
+                n=int(saved["n"]),
+                centroids=centroids,
+                hist=np.asarray(saved["hist"], dtype=float),
+            )
+            st.reference_dump = saved
+        return st
 
 
 def _truncate(centroids: np.ndarray) -> np.ndarray:
@@ -81,42 +136,11 @@ class DriftDetector(Detector):
         self._vectorizer = HashingVectorizer(
             n_features=N_FEATURES, stop_words="english", alternate_sign=False, norm="l2", dtype=np.float32
         )
-        self._apps: dict[str, _App] = {}
-
-    # -- state ------------------------------------------------------------------------------------------
-    def _app(self, app: str) -> _App:
-        st = self._apps.get(app)
-        if st is None:
-            st = _App(recent=deque(maxlen=self.cfg.window_size))
-            saved = self.state.get(f"reference:{app}")
-            if saved:
-                centroids = np.zeros((len(saved["centroids"]), N_FEATURES), dtype=np.float32)
-                for i, (idx, val) in enumerate(saved["centroids"]):
-                    centroids[i, idx] = val
-                st.reference = _Reference(
-                    lengths=np.asarray(saved["lengths"], dtype=float),
-                    refusals=int(saved["refusals"]),
-                    n=int(saved["n"]),
-                    centroids=centroids,
-                    hist=np.asarray(saved["hist"], dtype=float),
-                )
-            self._apps[app] = st
-        return st
-
-    def _save(self, app: str, ref: _Reference) -> None:
-        centroids = []
-        for row in ref.centroids:
-            idx = np.flatnonzero(row)
-            centroids.append([idx.tolist(), [round(float(v), 5) for v in row[idx]]])
-        self.state.put(
-            f"reference:{app}",
-            {
-                "lengths": [round(float(v), 4) for v in ref.lengths],
-                "refusals": ref.refusals,
-                "n": ref.n,
-                "centroids": centroids,
-                "hist": ref.hist.tolist(),
-            },
+        window = self.cfg.window_size
+        self._apps = self.state.apps(
+            new=lambda _app: _App(recent=deque(maxlen=window)),
+            load=lambda _app, data: _App.load(data, window),
+            dump=_App.dump,
         )
 
     # -- observation ------------------------------------------------------------------------------------
@@ -132,9 +156,10 @@ class DriftDetector(Detector):
         topics: dict[str, np.ndarray] = {}
         findings: list[Finding] = []
         for i, call in enumerate(calls):
-            st = self._app(call.service)
+            st = self._apps.get(call.service)
             if st.reference is None:
-                st.pending.append((vectors, i))
+                lo, hi = vectors.indptr[i], vectors.indptr[i + 1]
+                st.pending.append((vectors.indices[lo:hi].copy(), vectors.data[lo:hi].copy()))
                 findings.extend(self._observe(call, st, -1))
                 continue
             app_topics = topics.get(call.service)
@@ -146,7 +171,7 @@ class DriftDetector(Detector):
 
     def _observe(self, call: ModelCall, st: _App, topic: int) -> list[Finding]:
         cfg = self.cfg
-        length = float(np.log1p(len(call.output_text)))
+        length = float(np.log1p(len(call.output_text)))  # exact in JSON: a reloaded window is identical
         refusal = is_refusal(call.output_text, REFUSAL_PHRASES)
         if st.reference is None:
             st.pending_lengths.append(length)
@@ -168,10 +193,16 @@ class DriftDetector(Detector):
         no new document lands in), which made stationary streams look drifted.
         """
         cfg = self.cfg
-        blocks: dict[int, tuple[csr_matrix, list[int]]] = {}
-        for matrix, row in st.pending:
-            blocks.setdefault(id(matrix), (matrix, []))[1].append(row)
-        data = vstack([matrix[rows] for matrix, rows in blocks.values()]).tocsr()
+        indptr = np.cumsum([0] + [len(idx) for idx, _ in st.pending])
+        data = csr_matrix(
+            (
+                np.concatenate([val for _, val in st.pending]),
+                np.concatenate([idx for idx, _ in st.pending]),
+                indptr,
+            ),
+            shape=(len(st.pending), N_FEATURES),
+            dtype=np.float32,
+        )
         half = data.shape[0] // 2
         k = min(cfg.topics, half)
         with warnings.catch_warnings():
@@ -189,7 +220,7 @@ class DriftDetector(Detector):
             hist=np.bincount(topics, minlength=k).astype(float),
         )
         st.pending_lengths, st.pending_refusals, st.pending = [], 0, []
-        self._save(app, st.reference)
+        st.reference_dump = None
 
     # -- tests ------------------------------------------------------------------------------------------
     def _test(self, call: ModelCall, st: _App) -> list[Finding]:
@@ -285,7 +316,7 @@ class DriftDetector(Detector):
         if st.drift_streak >= cfg.rebaseline_after:  # the change persisted: it is the new normal
             ref.lengths, ref.refusals, ref.n, ref.hist = lengths, refusals, n, hist
             st.drift_streak = 0
-            self._save(call.service, ref)
+            st.reference_dump = None
         return findings
 
     def _finding(

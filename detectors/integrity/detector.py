@@ -2,9 +2,11 @@
 
 A system prompt is the app's policy; a change nobody approved (a bad deploy, a tampered config, a prompt
 injection into the template) must page someone on the very first call that carries it. Approved prompts
-come from the config, from `watchkeeper integrity approve` (the hash-chained audit log, re-read when it
-changes so a running daemon picks approvals up), and in learn mode from the first prompt an app without a
-registry sends. Everything learned is kept in durable state: a restart must not re-learn a change as normal.
+come from the config, from `watchkeeper integrity approve` (the hash-chained audit chain in the shared store,
+re-read within `approvals_refresh_s` of a change, so every worker applies an approval within seconds), and in
+learn mode from the first prompt an app without a registry sends. Everything learned about an app is kept in
+its checkpointed state: neither a restart nor a move of the app to another worker re-learns a change as
+normal.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import difflib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from watchkeeper.core.detector import Detector, DetectorContext, DetectorSettings, StateStore
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
-from watchkeeper.detectors.integrity.audit import AUDIT_FILENAME, AuditLog, current_approvals
+from watchkeeper.core.store import Database, SqliteDatabase
+from watchkeeper.core.store.config import DEFAULT_FILENAME
+from watchkeeper.detectors.integrity.audit import AuditLog, StoreAuditLog, current_approvals
 from watchkeeper.detectors.integrity.metadata import METADATA
 from watchkeeper.detectors.integrity.settings import IntegritySettings
 
@@ -28,13 +33,26 @@ log = logging.getLogger("watchkeeper.detectors.integrity")
 
 ANY_APP = "*"
 _DIFF_MAX_CHARS = 8000
+_TEXTS_KEPT = 8  # approved prompt texts kept per app for diffs
 
 
-def _default_audit_path(settings: IntegritySettings, state_dir: str | os.PathLike[str] | None) -> Path:
-    if settings.audit_log:
-        return Path(settings.audit_log)
-    base = state_dir if state_dir is not None else os.environ.get("WATCHKEEPER_STATE_DIR", ".watchkeeper")
-    return Path(base) / AUDIT_FILENAME
+def open_audit(
+    settings: IntegritySettings,
+    *,
+    state_dir: str | os.PathLike[str] | None = None,
+    audit_path: str | os.PathLike[str] | None = None,
+    store: Database | None = None,
+) -> AuditLog | StoreAuditLog:
+    """The approval chain: an explicit file (`audit_log`), else the shared store (the daemon's, or the
+    SQLite default in the state directory; an older release's file there is imported once)."""
+    if audit_path is not None or settings.audit_log:
+        return AuditLog(Path(audit_path or settings.audit_log))  # type: ignore[arg-type]
+    base = Path(
+        state_dir if state_dir is not None else os.environ.get("WATCHKEEPER_STATE_DIR", ".watchkeeper")
+    )
+    if store is None:
+        store = SqliteDatabase(base / DEFAULT_FILENAME)
+    return StoreAuditLog(store, legacy_dir=base if isinstance(store, SqliteDatabase) else None)
 
 
 def _unified_diff(old: str, new: str, old_sha: str, new_sha: str) -> str:
@@ -52,9 +70,9 @@ class IntegrityDetector(Detector):
 
     @classmethod
     def create(cls, settings: DetectorSettings, context: DetectorContext) -> IntegrityDetector:
-        """The audit log of approvals lives in the daemon's state directory."""
+        """Approvals come from the daemon's shared store (or the state directory's default store)."""
         assert isinstance(settings, IntegritySettings)
-        return cls(settings, state=context.state, state_dir=context.state_dir)
+        return cls(settings, state=context.state, state_dir=context.state_dir, store=context.store)
 
     def __init__(
         self,
@@ -63,19 +81,27 @@ class IntegrityDetector(Detector):
         state: StateStore | None = None,
         state_dir: str | os.PathLike[str] | None = None,
         audit_path: str | os.PathLike[str] | None = None,
+        store: Database | None = None,
     ) -> None:
         super().__init__(settings, state=state)
-        path = Path(audit_path) if audit_path is not None else _default_audit_path(self.settings, state_dir)
-        self.audit = AuditLog(path)
-        self.audit_problem: str | None = None  # set when the audit log does not verify
-        self._audit_signature: tuple[int, int, int] | None = None
+        self.audit = open_audit(self.settings, state_dir=state_dir, audit_path=audit_path, store=store)
+        self._apps = self.state.apps(new=lambda _app: {}, load=lambda _app, data: data, dump=lambda d: d)
+        self.audit_problem: str | None = None  # set when the audit chain does not verify
+        self._audit_signature: object = None
+        self._audit_checked = 0.0
         self._audit_latest: dict[tuple[str, str], str] = {}  # (app, sha) -> last action
         self._config = {app: set(hashes) for app, hashes in self.settings.approved.items()}
         self._refresh_audit(force=True)
 
     # -- approvals --------------------------------------------------------------------------------------
     def _refresh_audit(self, force: bool = False) -> None:
-        """Re-read the audit log when its (inode, mtime, size) changed: one stat per call."""
+        """Re-read the chain when it changed: a file is stat'ed per call, the store asked every few
+        seconds."""
+        if isinstance(self.audit, StoreAuditLog) and not force:
+            now = time.monotonic()
+            if now - self._audit_checked < self.settings.approvals_refresh_s:
+                return
+            self._audit_checked = now
         signature = self.audit.signature()
         if not force and signature == self._audit_signature:
             return
@@ -104,7 +130,7 @@ class IntegrityDetector(Detector):
         """The system-prompt hashes that pass for this app and environment now."""
         self._refresh_audit()
         explicit, revoked = self._explicit_and_revoked(app)
-        baseline = (self.state.get(f"prompt|{app}|{environment}") or {}).get("baseline")
+        baseline = (self._apps.get(app).get(f"prompt|{environment}") or {}).get("baseline")
         if self.settings.mode == "learn" and baseline and baseline not in revoked:
             explicit.add(baseline)
         return explicit
@@ -114,54 +140,62 @@ class IntegrityDetector(Detector):
         self._refresh_audit()
         findings: list[Finding] = []
         if call.system_instructions_sha256:
-            findings.extend(self._check_prompt(call))
+            findings.extend(self._check_prompt(call, self._apps.get(call.service)))
         call_key = f"{call.trace_id}:{call.span_id}"
-        scope = f"{call.service}|{call.environment}"
+        app = self._apps.get(call.service)
+        scope = call.environment
         if self.settings.watch_response_model and call.response_model:
-            before = self._track(f"model|{scope}|{call.request_model}", call.response_model, call_key)
+            before = self._track(app, f"model|{scope}|{call.request_model}", call.response_model, call_key)
             if before is not None:
                 findings.append(self._model_change(call, before))
         for param in self.settings.watch_params:
             if param in call.request_params:
                 value = json.dumps(call.request_params[param], sort_keys=True)
-                before = self._track(f"param|{scope}|{call.request_model}|{param}", value, call_key)
+                before = self._track(app, f"param|{scope}|{call.request_model}|{param}", value, call_key)
                 if before is not None:
                     findings.append(self._param_change(call, param, before, value))
         if self.settings.watch_system_fingerprint and call.system_fingerprint:
             key = f"fp|{scope}|{call.provider}|{call.model}"
-            before = self._track(key, call.system_fingerprint, call_key)
+            before = self._track(app, key, call.system_fingerprint, call_key)
             if before is not None:
                 findings.append(self._fingerprint_change(call, before))
         return findings
 
-    def _check_prompt(self, call: ModelCall) -> list[Finding]:
+    def _check_prompt(self, call: ModelCall, app: dict[str, Any]) -> list[Finding]:
         sha = call.system_instructions_sha256 or ""
-        key = f"prompt|{call.service}|{call.environment}"
-        record: dict[str, Any] = self.state.get(key) or {}
+        key = f"prompt|{call.environment}"
+        record: dict[str, Any] = app.get(key) or {}
         explicit, revoked = self._explicit_and_revoked(call.service)
         learning = self.settings.mode == "learn"
         if learning and not explicit and not record.get("baseline") and sha not in revoked:
             # An app with no registry adopts its first prompt as the baseline.
-            self.state.put(key, {"baseline": sha, "current": sha})
-            self._remember_text(call)
+            app[key] = {"baseline": sha, "current": sha}
+            self._remember_text(call, app)
             return []
         approved = set(explicit)
         if learning and record.get("baseline") and record["baseline"] not in revoked:
             approved.add(record["baseline"])
         if sha in approved:
-            self._remember_text(call)
+            self._remember_text(call, app)
             if record.get("current") != sha:
-                self.state.put(key, {**record, "current": sha})
+                app[key] = {**record, "current": sha}
             return []
-        return [self._prompt_finding(call, sha, record.get("current"), approved)]
+        return [self._prompt_finding(call, sha, record.get("current"), approved, app)]
 
-    def _remember_text(self, call: ModelCall) -> None:
-        """Keep the text of approved prompts, so a later change can be shown as a diff."""
+    def _remember_text(self, call: ModelCall, app: dict[str, Any]) -> None:
+        """Keep the text of approved prompts (the last few per app), so a change can be shown as a diff."""
         sha = call.system_instructions_sha256
-        if call.system_instructions is not None and self.state.get(f"text|{sha}") is None:
-            self.state.put(f"text|{sha}", call.system_instructions)
+        if call.system_instructions is None or sha is None:
+            return
+        texts: dict[str, str] = app.setdefault("texts", {})
+        if sha not in texts:
+            texts[sha] = call.system_instructions
+            while len(texts) > _TEXTS_KEPT:
+                del texts[next(iter(texts))]
 
-    def _prompt_finding(self, call: ModelCall, sha: str, old: str | None, approved: set[str]) -> Finding:
+    def _prompt_finding(
+        self, call: ModelCall, sha: str, old: str | None, approved: set[str], app_state: dict[str, Any]
+    ) -> Finding:
         app, env = call.service, call.environment
         if old:
             summary = (
@@ -173,7 +207,7 @@ class IntegrityDetector(Detector):
             if not approved:
                 summary += " No system prompt is approved for this app."
         summary += f" If intended: watchkeeper integrity approve {app} {sha}"
-        old_text = self.state.get(f"text|{old}") if old else None
+        old_text = app_state.get("texts", {}).get(old) if old else None
         diff = None
         if old and old_text is not None and call.system_instructions is not None:
             diff = _unified_diff(old_text, call.system_instructions, old, sha)
@@ -200,15 +234,15 @@ class IntegrityDetector(Detector):
         )
 
     # -- watched values ---------------------------------------------------------------------------------
-    def _track(self, key: str, value: str, call_key: str) -> str | None:
+    def _track(self, app: dict[str, Any], key: str, value: str, call_key: str) -> str | None:
         """The previous value when `value` is new for `key` (a change to report), else None.
 
         Each value is reported once, by the call that introduced it, so load-balanced alternation between
         known values does not flap; a replay of that same call reports it again (same finding id).
         """
-        record = self.state.get(key)
+        record = app.get(key)
         if record is None:
-            self.state.put(key, {"last": value, "values": {value: None}})
+            app[key] = {"last": value, "values": {value: None}}
             return None
         values: dict[str, list[str] | None] = record["values"]
         if value in values:
@@ -217,14 +251,12 @@ class IntegrityDetector(Detector):
                 return introduced[1]
             if record["last"] != value:
                 record["last"] = value
-                self.state.put(key, record)
             return None
         before = record["last"]
         values[value] = [call_key, before]
         record["last"] = value
         while len(values) > self.settings.max_values:
             del values[next(iter(values))]
-        self.state.put(key, record)
         return before
 
     def _model_change(self, call: ModelCall, before: str) -> Finding:

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 
 from watchkeeper.core import semconv as sc
 from watchkeeper.core.detector import DetectorSettings
-from watchkeeper.detectors.integrity.audit import AUDIT_FILENAME, is_sha256
+from watchkeeper.detectors.integrity.audit import is_sha256
 
 PARAM_NAMES = tuple(name.removeprefix("gen_ai.request.") for name in sc.REQUEST_PARAMETERS)
 
@@ -27,7 +27,14 @@ class IntegritySettings(DetectorSettings):
     watch_response_model: bool = True
     watch_params: list[str] = Field(default_factory=lambda: ["temperature", "top_p"])
     watch_system_fingerprint: bool = True
-    audit_log: str | None = Field(None, description="audit log path; default <state_dir>/" + AUDIT_FILENAME)
+    audit_log: str | None = Field(
+        None,
+        description="a JSON-lines audit file to use instead of the chain in the shared store (single host "
+        "only)",
+    )
+    approvals_refresh_s: float = Field(
+        1.0, ge=0, le=60, description="how often the shared chain is re-read (0: before every call)"
+    )
     max_values: int = Field(64, ge=2, description="distinct values remembered per watched model/parameter")
 
     @field_validator("approved")

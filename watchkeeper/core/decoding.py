@@ -46,3 +46,7 @@ class CallDecoder(Protocol):
     def restore(self, calls: list[ModelCall]) -> list[ModelCall]:
         """Hold persisted calls again; returns those that cannot be held (over a bound): ready now."""
         ...
+
+    def discard(self, services: set[str]) -> int:
+        """Forget the held calls of these apps (their partition went to another worker)."""
+        ...

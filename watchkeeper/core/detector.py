@@ -1,8 +1,9 @@
 """The detector interface: what a detector declares (metadata), is given (settings, context) and implements.
 
-A detector sees ModelCalls one at a time, keeps its own state (in memory, or durable through the
-`StateStore` it is given), and returns Findings. Findings must be deterministic for a given call so that a
-replay after a crash (at-least-once delivery) yields the same finding ids and has no second effect.
+A detector sees ModelCalls one at a time, keeps what it learns per app in containers of the `StateStore` it
+is given (checkpointed by the detectors stage), and returns Findings. Findings must be deterministic for a
+given call so that a replay after a crash (at-least-once delivery) yields the same finding ids and has no
+second effect.
 
 Detectors are plug-ins: the `watchkeeper.detectors` entry-point group names a `DetectorPlugin` (metadata,
 settings class, and how to load the detector class), so the daemon, the alerts stage and the dashboard know
@@ -16,40 +17,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from watchkeeper.core import plugins
+from watchkeeper.core.detector_state import DetectorState
 from watchkeeper.core.evidence import EvidenceSchema
 from watchkeeper.core.findings import Finding, Severity
 from watchkeeper.core.records import ModelCall
+from watchkeeper.core.store import Database
+
+#: A detector's durable state: per-app containers (`state.apps(new=, load=, dump=)`, checkpointed by the
+#: detectors stage, bounded in memory, following the app's partition) and the rare detector-wide entries
+#: (`get/put/items`). Without a stage (tests, `watchkeeper score`, evaluations) it lives in memory.
+StateStore = DetectorState
 
 
-class StateStore(Protocol):
-    """Durable key/value state for detectors (namespaced per detector by the caller)."""
-
-    def get(self, key: str) -> Any | None: ...
-
-    def put(self, key: str, value: Any) -> None: ...
-
-    def items(self, prefix: str = "") -> list[tuple[str, Any]]: ...
-
-
-class MemoryState:
-    """In-memory StateStore, for tests, `watchkeeper score` and evaluations."""
-
-    def __init__(self) -> None:
-        self._data: dict[str, Any] = {}
-
-    def get(self, key: str) -> Any | None:
-        return self._data.get(key)
-
-    def put(self, key: str, value: Any) -> None:
-        self._data[key] = value
-
-    def items(self, prefix: str = "") -> list[tuple[str, Any]]:
-        return sorted((k, v) for k, v in self._data.items() if k.startswith(prefix))
+def MemoryState() -> DetectorState:
+    """In-memory state, for tests, `watchkeeper score` and evaluations (`checkpoint()` keeps a copy that a
+    detector built again on the same state resumes from)."""
+    return DetectorState("memory")
 
 
 class DetectorSettings(BaseModel):
@@ -117,13 +105,14 @@ class DetectorMetadata:
 class DetectorContext:
     """What the daemon hands a detector when it builds one: the one construction contract.
 
-    `state` is the detector's own durable namespace; `state_dir` is the daemon's state directory, for
-    detectors that keep files beside the state (the integrity audit log). `watchkeeper score` and the
+    `state` is the detector's own durable namespace; `state_dir` is the daemon's state directory and `store`
+    its shared store, for detectors that read more than their own state (the integrity approvals). `watchkeeper score` and the
     evaluations build detectors with in-memory state and no state directory.
     """
 
     state: StateStore
     state_dir: Path | None = None
+    store: Database | None = None  # the shared store: shared records such as approvals
 
 
 class Detector(ABC):
@@ -135,7 +124,9 @@ class Detector(ABC):
 
     def __init__(self, settings: DetectorSettings | None = None, *, state: StateStore | None = None) -> None:
         self.settings = settings if settings is not None else self.settings_class()
-        self.state: StateStore = state if state is not None else MemoryState()
+        self.state: StateStore = (
+            state if state is not None else DetectorState(getattr(self, "name", "detector"))
+        )
         self.apps = list(self.settings.apps)
 
     @classmethod

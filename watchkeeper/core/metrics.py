@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -132,3 +135,48 @@ INTAKE_DETECTOR_BACKLOG = Gauge(
     "Spans waiting for the detectors, as the intake estimates them for backpressure",
     registry=REGISTRY,
 )
+
+
+# --- label cardinality: per-app label values are capped so 50,000 distinct apps cannot grow memory ---------
+OTHER_APP = "__other__"
+MAX_APP_LABELS = 1000  # set from limits at start (`metrics.set_app_label_limit`)
+APP_LABEL_OVERFLOW = Counter(
+    "watchkeeper_app_label_overflow",
+    "Observations whose app label was replaced by __other__ (more distinct apps than the label limit)",
+    registry=REGISTRY,
+)
+_app_labels: set[str] = set()
+_app_labels_lock = threading.Lock()
+_overflow_logged_at = 0.0
+
+
+def set_app_label_limit(limit: int) -> None:
+    global MAX_APP_LABELS
+    MAX_APP_LABELS = max(1, int(limit))
+
+
+def app_label(app: str) -> str:
+    """The `app` label value for a metric: the app itself while fewer than the limit are known, else
+    `__other__` (one WARNING per minute says so and names the setting)."""
+    if app in _app_labels:
+        return app
+    with _app_labels_lock:
+        if app in _app_labels:
+            return app
+        if len(_app_labels) < MAX_APP_LABELS:
+            _app_labels.add(app)
+            return app
+    APP_LABEL_OVERFLOW.inc()
+    global _overflow_logged_at
+    now = time.monotonic()
+    if now - _overflow_logged_at >= 60.0:
+        _overflow_logged_at = now
+        logging.getLogger("watchkeeper").warning(
+            "more than %d distinct apps: metrics and dashboard aggregates count app %r and later new apps as "
+            "%r (watchkeeper_app_label_overflow_total counts them); raise detectors.max_app_labels if these "
+            "apps are real",
+            MAX_APP_LABELS,
+            app,
+            OTHER_APP,
+        )
+    return OTHER_APP

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from watchkeeper.core import metrics
-from watchkeeper.core.bus.base import Bus, BusError, Consumer, Producer
+from watchkeeper.core.bus.base import Bus, BusError, Consumer, PartitionListener, Producer
 
 #: Wait before a fresh consumer after a failed batch. The detectors stage waited 2 s, the alerts stage 1 s:
 #: the shorter wait is kept, since a transient failure (a broker restart) then costs less delay and nothing is
@@ -59,7 +59,14 @@ class ConsumerLoop:
         publishes: bool = False,
         retry_s: float = RETRY_S,
         lag_every_s: float = LAG_EVERY_S,
+        listener: PartitionListener | None = None,
+        on_error: Callable[[], object] | None = None,
+        before_close: Callable[[Consumer], object] | None = None,
     ) -> None:
+        """`listener` hears of partitions gained and lost (stages whose state follows the partition);
+        `on_error` runs after a failed batch, before a fresh consumer (e.g. back to the last checkpoint);
+        `before_close` runs when the loop stops cleanly, before the consumer closes (e.g. a last
+        checkpoint)."""
         self.name = name
         self.bus = bus
         self.group = group
@@ -69,6 +76,9 @@ class ConsumerLoop:
         self.publishes = publishes
         self.retry_s = retry_s
         self.lag_every_s = lag_every_s
+        self.listener = listener
+        self.on_error = on_error
+        self.before_close = before_close
         self.ready = threading.Event()
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -81,7 +91,7 @@ class ConsumerLoop:
     @property
     def consumer(self) -> Consumer:
         if self._consumer is None:
-            self._consumer = self.bus.consumer(self.group, self.topics)
+            self._consumer = self.bus.consumer(self.group, self.topics, listener=self.listener)
         return self._consumer
 
     @property
@@ -142,10 +152,20 @@ class ConsumerLoop:
                     )
                     # A fresh consumer resumes from the last committed position: nothing is skipped.
                     self.close_consumer()
+                    if self.on_error is not None:
+                        try:
+                            self.on_error()
+                        except Exception:
+                            self.log.exception("%s: recovering from the failed batch failed", self.name)
                     self._stop.wait(self.retry_s)
                     continue
                 self._sample_lag()
         finally:
+            if self.before_close is not None and self._consumer is not None and self.last_error is None:
+                try:
+                    self.before_close(self._consumer)
+                except Exception:
+                    self.log.exception("%s: the last step before stopping failed", self.name)
             self.close_consumer()
             producer, self._producer = self._producer, None
             _close_quietly(producer, self.log)

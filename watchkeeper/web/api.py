@@ -67,15 +67,15 @@ async def error_middleware(request: web.Request, handler: Callable[..., Any]) ->
 
 
 def store_of(request: web.Request) -> Any:
-    alerts = getattr(request.app[DAEMON_KEY], "alerts", None)
-    if alerts is None:
+    service = getattr(request.app[DAEMON_KEY], "alerts_service", None)
+    if service is None:
         raise ApiError(
             503,
             "unavailable",
-            "the alerts stage does not run in this process; query the process that "
-            "runs --stage alerts (or all)",
+            "this process has no store (it runs --stage collector only); query a process that runs "
+            "--stage web, alerts or all",
         )
-    return alerts.store
+    return service
 
 
 async def run_blocking(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

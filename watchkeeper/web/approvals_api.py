@@ -62,11 +62,21 @@ class AmbiguousHash(ApiError):
         self.details = {"candidates": candidates}
 
 
-def audit_log(request: web.Request) -> audit.AuditLog:
+def audit_log(request: web.Request) -> audit.AuditLog | audit.StoreAuditLog:
+    """The approval chain the detectors read: the shared store's (every worker sees it within seconds), or
+    the file configured in `detectors.integrity.audit_log`."""
     daemon = request.app[DAEMON_KEY]
     configured = daemon.settings.detectors.integrity.audit_log
-    path = Path(configured) if configured else audit.audit_path(daemon.state_dir)
-    return audit.AuditLog(path)
+    if configured:
+        return audit.AuditLog(Path(configured))
+    if daemon.store is None:
+        raise ApiError(
+            503, "unavailable", "this process has no store; ask a process that runs web, alerts or all"
+        )
+    chain = getattr(daemon, "approval_chain", None)
+    if chain is None:  # migrated once per process
+        chain = daemon.approval_chain = audit.StoreAuditLog(daemon.store)
+    return chain
 
 
 def known_hashes(request: web.Request, app: str) -> dict[str, dict[str, Any]]:
@@ -92,9 +102,9 @@ def known_hashes(request: web.Request, app: str) -> dict[str, dict[str, Any]]:
                 first_seen=row["first_seen"],
                 last_seen=row["last_seen"],
             )
-    alerts = getattr(daemon, "alerts", None)
-    if alerts is not None:
-        findings, _ = alerts.store.list_findings(limit=MAX_FINDINGS_SCANNED, detector="integrity", app=app)
+    service = getattr(daemon, "alerts_service", None)
+    if service is not None:
+        findings, _ = service.list_findings(limit=MAX_FINDINGS_SCANNED, detector="integrity", app=app)
         for f in findings:
             evidence = f.get("evidence") or {}
             note(evidence.get("new_sha256"), "findings")
@@ -149,7 +159,7 @@ def resolve_hash(given: str, app: str, candidates: dict[str, dict[str, Any]]) ->
     )
 
 
-def approvals_in_force(log: audit.AuditLog, app: str | None) -> list[dict[str, Any]]:
+def approvals_in_force(log: audit.AuditLog | audit.StoreAuditLog, app: str | None) -> list[dict[str, Any]]:
     latest = audit.current_approvals(log.entries())
     found = [e for (a, _), e in latest.items() if e.action == "approve" and (app is None or a == app)]
     return [entry_dict(e) for e in sorted(found, key=lambda e: e.time)]
@@ -226,10 +236,9 @@ async def create_approval(request: web.Request, body: ApprovalRequest) -> web.Re
 
 def _note_on_incidents(request: web.Request, body: ApprovalRequest, entry: audit.AuditEntry) -> None:
     """The decision goes into the activity of the incident it answers and of the app's open integrity ones."""
-    alerts = getattr(request.app[DAEMON_KEY], "alerts", None)
-    if alerts is None:
+    store = getattr(request.app[DAEMON_KEY], "alerts_service", None)
+    if store is None:
         return
-    store = alerts.store
     name, verified = actor_of(request, body.by)
     ids = {
         i["id"]

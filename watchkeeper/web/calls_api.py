@@ -37,8 +37,7 @@ def calls_of(request: web.Request) -> CallStore:
 
 
 def alerts_store(request: web.Request) -> Any | None:
-    alerts = getattr(request.app[DAEMON_KEY], "alerts", None)
-    return alerts.store if alerts is not None else None
+    return getattr(request.app[DAEMON_KEY], "alerts_service", None)
 
 
 def parse_call_id(raw: str) -> tuple[str, str]:

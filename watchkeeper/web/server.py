@@ -199,9 +199,11 @@ async def readyz(request: web.Request) -> web.Response:
     response_content_type=CONTENT_TYPE_LATEST.split(";")[0],
 )
 async def prometheus_metrics(request: web.Request) -> web.Response:
-    alerts = getattr(request.app[DAEMON_KEY], "alerts", None)
-    if alerts is not None:
-        await asyncio.get_running_loop().run_in_executor(None, alerts.refresh_metrics)
+    # Every process with the store serves the store-derived gauges (also --stage web, which has no alerts
+    # stage): they are read from the shared store at scrape time.
+    service = getattr(request.app[DAEMON_KEY], "alerts_service", None)
+    if service is not None:
+        await asyncio.get_running_loop().run_in_executor(None, service.refresh_gauges)
     body = generate_latest(metrics.REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -35,4 +35,9 @@ def make_bus(cfg: BusConfig, state_dir: Path) -> Bus:
         return KafkaBus(cfg)
     from watchkeeper.core.bus.embedded import BUS_FILENAME, EmbeddedBus
 
-    return EmbeddedBus(Path(state_dir) / BUS_FILENAME, sync=cfg.sync, retention_hours=cfg.retention_hours)
+    return EmbeddedBus(
+        Path(state_dir) / BUS_FILENAME,
+        sync=cfg.sync,
+        retention_hours=cfg.retention_hours,
+        poll_interval_s=cfg.poll_interval_s,
+    )

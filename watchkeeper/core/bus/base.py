@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -43,6 +44,15 @@ class Record:
     timestamp_ms: int
 
 
+class PartitionListener(Protocol):
+    """Told when this consumer gains or loses partitions, inside `poll()` and before any record of a gained
+    partition is returned (Kafka's ConsumerRebalanceListener); the embedded bus assigns everything at once."""
+
+    def on_assigned(self, partitions: Sequence[tuple[str, int]]) -> None: ...
+
+    def on_revoked(self, partitions: Sequence[tuple[str, int]]) -> None: ...
+
+
 class Producer(ABC):
     @abstractmethod
     def publish(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
@@ -74,7 +84,9 @@ class Bus(ABC):
     def producer(self) -> Producer: ...
 
     @abstractmethod
-    def consumer(self, group: str, topics: Sequence[str]) -> Consumer: ...
+    def consumer(
+        self, group: str, topics: Sequence[str], *, listener: PartitionListener | None = None
+    ) -> Consumer: ...
 
     def backlog(self, group: str, topics: Sequence[str]) -> int | None:
         """Records of `topics` that `group` has not committed yet, read without joining the group (another

@@ -40,4 +40,11 @@ class BusConfig(Strict):
     # --- embedded ---
     sync: Literal["normal", "full"] = "normal"  # sqlite synchronous: 'normal' survives a crash of the process
     retention_hours: float = Field(72.0, gt=0)
+    poll_interval_s: float = Field(
+        0.05,
+        gt=0,
+        le=5,
+        description="embedded: how often a consumer re-reads the log for records published by other "
+        "processes (publishes in the same process wake it at once)",
+    )
     topics: TopicsConfig = TopicsConfig()

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from watchkeeper.core.bus.base import Bus, BusError, Consumer, Producer, Record
+from watchkeeper.core.bus.base import Bus, BusError, Consumer, PartitionListener, Producer, Record
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +188,14 @@ class EmbeddedProducer(Producer):
 class EmbeddedConsumer(Consumer):
     """One member of a consumer group; the embedded bus expects one active member per group."""
 
-    def __init__(self, bus: EmbeddedBus, group: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self, bus: EmbeddedBus, group: str, topics: Sequence[str], listener: PartitionListener | None = None
+    ) -> None:
         if not topics:
             raise ValueError("a consumer needs at least one topic")
         self._bus = bus
+        self._listener = listener
+        self._assigned = False
         self.group = group
         self.topics = list(dict.fromkeys(topics))
         self._conn = bus._connect()
@@ -233,6 +237,10 @@ class EmbeddedConsumer(Consumer):
         return out
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        if not self._assigned:  # one member owns every topic's only partition
+            self._assigned = True
+            if self._listener is not None:
+                self._listener.on_assigned([(topic, 0) for topic in self.topics])
         deadline = time.monotonic() + max(timeout_s, 0.0)
         notifier = self._bus._notifier
         while True:
@@ -333,8 +341,10 @@ class EmbeddedBus(Bus):
     def producer(self) -> EmbeddedProducer:
         return self._track(EmbeddedProducer(self))
 
-    def consumer(self, group: str, topics: Sequence[str]) -> EmbeddedConsumer:
-        return self._track(EmbeddedConsumer(self, group, topics))
+    def consumer(
+        self, group: str, topics: Sequence[str], *, listener: PartitionListener | None = None
+    ) -> EmbeddedConsumer:
+        return self._track(EmbeddedConsumer(self, group, topics, listener))
 
     def backlog(self, group: str, topics: Sequence[str]) -> int | None:
         with self._admin.lock:

@@ -27,7 +27,7 @@ from kafka.errors import (
 )
 from kafka.structs import OffsetAndMetadata
 
-from watchkeeper.core.bus.base import Bus, BusError, Consumer, Producer, Record
+from watchkeeper.core.bus.base import Bus, BusError, Consumer, PartitionListener, Producer, Record
 from watchkeeper.core.kafka_security import KafkaSecurity, KafkaSecurityError
 
 if TYPE_CHECKING:  # kept out of the import path: the bus itself needs no configuration machinery
@@ -130,9 +130,11 @@ class KafkaBus(Bus):
     def producer(self) -> KafkaBusProducer:
         return KafkaBusProducer(self)
 
-    def consumer(self, group: str, topics: Sequence[str]) -> KafkaBusConsumer:
+    def consumer(
+        self, group: str, topics: Sequence[str], *, listener: PartitionListener | None = None
+    ) -> KafkaBusConsumer:
         self.ensure_topics(topics)
-        return KafkaBusConsumer(self, group, topics)
+        return KafkaBusConsumer(self, group, topics, listener)
 
     def backlog(self, group: str, topics: Sequence[str]) -> int | None:
         """End offsets minus the group's committed offsets (the admin API: no group membership needed)."""
@@ -196,22 +198,31 @@ class KafkaBusProducer(Producer):
         self._producer.close(timeout=self._timeout_s)
 
 
-class _DropRevoked(ConsumerRebalanceListener):
-    """Forget uncommitted positions of partitions taken away: their new owner gets those records again."""
+class _Rebalance(ConsumerRebalanceListener):
+    """Tell the stage's listener first (it may checkpoint and commit what it processed), then forget
+    uncommitted positions of partitions taken away: their new owner gets those records again."""
 
-    def __init__(self, pending: dict[TopicPartition, int]) -> None:
+    def __init__(self, pending: dict[TopicPartition, int], listener: PartitionListener | None) -> None:
         self._pending = pending
+        self._listener = listener
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        for tp in revoked:
-            self._pending.pop(tp, None)
+        try:
+            if self._listener is not None and revoked:
+                self._listener.on_revoked(sorted((tp.topic, tp.partition) for tp in revoked))
+        finally:
+            for tp in revoked:
+                self._pending.pop(tp, None)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        return None
+        if self._listener is not None and assigned:
+            self._listener.on_assigned(sorted((tp.topic, tp.partition) for tp in assigned))
 
 
 class KafkaBusConsumer(Consumer):
-    def __init__(self, bus: KafkaBus, group: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self, bus: KafkaBus, group: str, topics: Sequence[str], listener: PartitionListener | None = None
+    ) -> None:
         if not topics:
             raise ValueError("a consumer needs at least one topic")
         self._bus = bus
@@ -228,7 +239,7 @@ class KafkaBusConsumer(Consumer):
                 session_timeout_ms=cfg.session_timeout_ms,
                 heartbeat_interval_ms=cfg.heartbeat_interval_ms,
             )
-            self._consumer.subscribe(self.topics, listener=_DropRevoked(self._pending))
+            self._consumer.subscribe(self.topics, listener=_Rebalance(self._pending, listener))
         except (KafkaError, OSError) as exc:
             raise connect_error(cfg, exc, f"join consumer group {group!r} on") from exc
 
