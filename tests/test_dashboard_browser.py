@@ -322,7 +322,7 @@ def test_overview_page(ui: Page, daemon: Daemon, client: httpx.Client) -> None:
     assert page.locator("[data-section=traffic] .chart-panel").count() == 5
     page.wait_for_selector("td:has-text('integrity')")
     assert int(page.locator("[data-stat='calls'] .stat-value").inner_text().replace(",", "")) >= 3
-    assert page.locator(".stage-chip.ok").count() == 3
+    assert page.locator(".stage-chip.ok").count() == 4  # collector, detectors, alerts and the store
     page.click("button.seg[data-window='3600']")
     page.wait_for_url("**/overview")
 
