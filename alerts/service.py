@@ -649,6 +649,11 @@ class AlertsService(FeedbackMixin, ActivityMixin):
         with self.db.read() as tx:
             return queries.open_incident_ids(tx)
 
+    def refresh_metrics(self) -> None:
+        """Every gauge derived from the store, for /metrics (incidents, dead letters, feedback)."""
+        self.refresh_gauges()
+        self.refresh_feedback_gauges()
+
     def refresh_gauges(self) -> None:
         try:
             c = self.counts_light()

@@ -194,8 +194,7 @@ class AlertsStage:
 
     def refresh_metrics(self) -> None:
         """Incident gauges for /metrics (ack, resolve and auto-resolve change them too)."""
-        self.store.refresh_gauges()
-        self.store.refresh_feedback_gauges()
+        self.store.refresh_metrics()
 
     def _schedule_loop(self) -> None:
         while not self._stop.is_set():

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.alerts import finding
 from tests.support.daemon import daemon_settings
-from watchkeeper.alerts.store import IncidentStore
+from watchkeeper.alerts.service import IncidentStore
 from watchkeeper.app import Daemon
 from watchkeeper.logs import setup_logging
 from watchkeeper.web.times import iso, parse_time, with_iso_times

@@ -27,3 +27,13 @@ __all__ = [
     "StoreError",
     "severity_at_least",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`IncidentStore`, the name callers used when the store also decided: now `alerts.service.AlertsService`
+    (imported lazily: the service imports this package)."""
+    if name == "IncidentStore":
+        from watchkeeper.alerts.service import AlertsService
+
+        return AlertsService
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

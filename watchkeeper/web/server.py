@@ -203,7 +203,7 @@ async def prometheus_metrics(request: web.Request) -> web.Response:
     # stage): they are read from the shared store at scrape time.
     service = getattr(request.app[DAEMON_KEY], "alerts_service", None)
     if service is not None:
-        await asyncio.get_running_loop().run_in_executor(None, service.refresh_gauges)
+        await asyncio.get_running_loop().run_in_executor(None, service.refresh_metrics)
     body = generate_latest(metrics.REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
