@@ -105,6 +105,7 @@ def publish(state_dir: Path, recs: list[tuple[bytes, bytes]]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~3 min here; eleven daemon starts take longer on a loaded machine
 def test_ten_sigkills_during_20k_spans_give_the_undisturbed_findings(tmp_path: Path) -> None:
     recs = records()
     # Undisturbed: the stage in this process, to the end of the input.
