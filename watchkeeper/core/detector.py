@@ -106,7 +106,8 @@ class DetectorContext:
     """What the daemon hands a detector when it builds one: the one construction contract.
 
     `state` is the detector's own durable namespace; `state_dir` is the daemon's state directory and `store`
-    its shared store, for detectors that read more than their own state (the integrity approvals). `watchkeeper score` and the
+    its shared store, for detectors that read more than their own state (the integrity approvals).
+    `watchkeeper score` and the
     evaluations build detectors with in-memory state and no state directory.
     """
 
