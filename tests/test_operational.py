@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -65,8 +67,9 @@ def test_same_stream_same_findings() -> None:
 
 def test_baseline_survives_a_restart() -> None:
     state = MemoryState()
-    settings = OperationalSettings(persist_every_windows=1)
+    settings = OperationalSettings()
     run(OperationalDetector(settings, state=state), generate_stream(600, 6))
+    state.checkpoint()
     restarted = OperationalDetector(settings, state=state)
     burst = generate_stream(100, 7, "error_burst", start=0, length=100)
     assert any(f.category == "operational.error_rate" for f in run(restarted, burst))
@@ -82,7 +85,7 @@ def test_combined_shift_that_single_checks_miss() -> None:
     findings = run(detector, calls)
     assert [f.category for f in findings] == ["operational.combined"]
     assert findings[0].evidence["features_far_out"] >= 2
-    assert detector._keys[("sim-support-bot", "gpt-sim")].forest is not None
+    assert detector._apps.get("sim-support-bot").models["gpt-sim"].forest is not None
 
 
 def test_refusal_phrases() -> None:
@@ -173,10 +176,35 @@ def test_small_absolute_shifts_are_not_incidents() -> None:
 
 def test_streaks_survive_a_restart() -> None:
     state = MemoryState()
-    settings = OperationalSettings(persist_every_windows=1)
+    settings = OperationalSettings()
     calls = generate_stream(1600, 15, "error_burst", start=1500, length=100)
     first = OperationalDetector(settings, state=state)
     run(first, calls[:1550])
+    state.checkpoint()
     restarted = OperationalDetector(settings, state=state)
     rates = [f for f in run(restarted, calls[1550:]) if f.category == "operational.error_rate"]
     assert rates and rates[0].evidence["windows_in_a_row"] == 2
+
+
+def test_evicted_and_reloaded_apps_give_the_same_findings() -> None:
+    """An app whose state leaves memory (LRU over capacity, a partition moved away) and comes back from its
+    checkpoint, mid-window and with the forest fitted, judges exactly as one that never left."""
+    settings = OperationalSettings(forest=True, forest_min_windows=20)
+    streams = [generate_stream(1800, 20 + i, "latency_spike", start=1400, length=150) for i in range(3)]
+    calls = sorted(
+        (replace(c, service=f"app-{i}") for i, stream in enumerate(streams) for c in stream),
+        key=lambda c: c.start_time_s,
+    )
+    steady = [(f.id, f.severity, f.evidence) for f in run(OperationalDetector(settings), calls)]
+    assert steady
+
+    state = MemoryState()
+    detector = OperationalDetector(settings, state=state)
+    moved: list[tuple[str, object, dict]] = []
+    for n, call in enumerate(calls):
+        moved += [(f.id, f.severity, f.evidence) for f in detector.observe(call)]
+        if n % 97 == 0:  # checkpoint, forget every app: each next call reloads its app from the checkpoint
+            state.checkpoint()
+            for container in state.containers:
+                container.evict(container.apps())
+    assert moved == steady

@@ -36,6 +36,7 @@ from scipy.stats import beta, binom
 from sklearn.ensemble import IsolationForest
 
 from watchkeeper.core.detector import Detector, StateStore
+from watchkeeper.core.detector_state import AppStates
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
 from watchkeeper.detectors.operational.metadata import METADATA
@@ -53,6 +54,7 @@ RATES = ("error_rate", "truncation_rate", "content_filter_rate", "refusal_rate")
 # Forest features: the continuous window statistics. Rates stay out: they have exact binomial tests, and their
 # rare discrete values (1 content filter in 50 calls) isolate normal windows and blunt the forest.
 FEATURES = ("latency_p50", "latency_p90", "ttfc_p50", "input_p50", "output_p50")
+HISTORY = 256  # forest feature vectors kept per app+model
 # Reference series: the value metrics, plus the output length of each latency value (-1: unknown), so that
 # latency can be judged for the answer's length.
 LENGTH = "latency_tokens"
@@ -69,20 +71,95 @@ class _Window:
     rate_traces: dict[str, list[str]] = field(default_factory=lambda: {r: [] for r in RATES})
     n: int = 0
 
+    def dump(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "n": self.n,
+            "values": self.values,
+            "traces": {m: [list(t) for t in ts] for m, ts in self.traces.items()},
+            "counts": self.counts,
+            "rate_traces": self.rate_traces,
+        }
+
+    @classmethod
+    def load(cls, w: dict[str, Any]) -> _Window:
+        return cls(
+            start=float(w["start"]),
+            values={m: [float(v) for v in w["values"].get(m, [])] for m in REFERENCES},
+            traces={m: [(float(v), str(t)) for v, t in w["traces"].get(m, [])] for m in VALUE_METRICS},
+            counts={r: int(w["counts"].get(r, 0)) for r in RATES},
+            rate_traces={r: [str(t) for t in w["rate_traces"].get(r, [])] for r in RATES},
+            n=int(w["n"]),
+        )
+
 
 @dataclass(slots=True)
 class _Key:
     refs: dict[str, deque[float]]
     rate_windows: deque[tuple[int, int, int, int, int]]  # (n, errors, truncations, filtered, refusals)
     history: deque[tuple[float, ...]]
-    window: _Window | None = None
     windows: int = 0
     streak: dict[str, int] = field(default_factory=dict)  # check -> shifted windows in a row
     since: dict[str, float] = field(default_factory=dict)  # check -> start of the first window of the streak
     shifted: dict[str, int | None] = field(default_factory=dict)  # metric -> how far this window (None: not)
     forest: _FastForest | None = None
     forest_floor: float = 0.0
+    forest_data: list[tuple[float, ...]] | None = None  # what the forest was fitted on (refitted on reload)
     since_fit: int = 0
+
+    def dump(self) -> dict[str, Any]:
+        """Everything that changes findings, exactly (floats as JSON numbers round-trip): the baseline, the
+        streaks and what the forest was fitted on (the open window is checkpointed on its own)."""
+        return {
+            "refs": {m: list(vals) for m, vals in self.refs.items()},
+            "rates": [list(row) for row in self.rate_windows],
+            "history": [list(h) for h in self.history],
+            "windows": self.windows,
+            "streak": {k: v for k, v in self.streak.items() if v},
+            "since": {k: v for k, v in self.since.items() if self.streak.get(k)},
+            "since_fit": self.since_fit,
+            "forest_data": None if self.forest_data is None else [list(h) for h in self.forest_data],
+        }
+
+    @classmethod
+    def load(cls, data: dict[str, Any], cfg: OperationalSettings) -> _Key:
+        ref_windows = max(2, cfg.reference_size // cfg.window_calls)
+        refs = data.get("refs", {})
+        st = cls(
+            refs={m: deque(refs.get(m, []), maxlen=cfg.reference_size) for m in REFERENCES},
+            rate_windows=deque((tuple(w) for w in data.get("rates", [])), maxlen=ref_windows),  # type: ignore[misc]
+            history=deque((tuple(h) for h in data.get("history", [])), maxlen=HISTORY),
+            windows=int(data.get("windows", 0)),
+            streak={str(k): int(v) for k, v in data.get("streak", {}).items()},
+            since={str(k): float(v) for k, v in data.get("since", {}).items()},
+            since_fit=int(data.get("since_fit", 0)),
+        )
+        if data.get("forest_data"):
+            st.fit_forest([tuple(h) for h in data["forest_data"]], cfg.forest_trees)
+        return st
+
+    def fit_forest(self, data: list[tuple[float, ...]], trees: int) -> None:
+        """Fit (or refit on reload: random_state is fixed, so the same data gives the same forest)."""
+        matrix = np.asarray(data, dtype=float)
+        forest = IsolationForest(n_estimators=trees, random_state=0).fit(matrix)
+        self.forest, self.forest_floor = _FastForest(forest), float(forest.score_samples(matrix).min())
+        self.forest_data = data
+
+
+class _App:
+    """One app's operational state: a baseline per model (at most `max_keys`, least recently used dropped)."""
+
+    __slots__ = ("models",)
+
+    def __init__(self, models: dict[str, _Key] | None = None) -> None:
+        self.models: dict[str, _Key] = models or {}
+
+    def dump(self) -> dict[str, Any]:
+        return {"models": {model: st.dump() for model, st in self.models.items()}}
+
+    @classmethod
+    def load(cls, data: dict[str, Any], cfg: OperationalSettings) -> _App:
+        return cls({str(m): _Key.load(d, cfg) for m, d in data.get("models", {}).items()})
 
 
 def _average_path(n: int) -> float:
@@ -154,62 +231,54 @@ class OperationalDetector(Detector):
         super().__init__(settings, state=state)
         self.cfg: OperationalSettings = self.settings  # type: ignore[assignment]
         self._phrases = tuple(p.lower() for p in self.cfg.refusal_phrases)
-        self._keys: dict[tuple[str, str], _Key] = {}
+        cfg = self.cfg
+        self._apps = self.state.apps(
+            new=lambda _app: _App(), load=lambda _app, data: _App.load(data, cfg), dump=_App.dump
+        )
+        self._windows: AppStates[dict[str, _Window]] = self.state.apps(
+            new=lambda _app: {},
+            load=lambda _app, data: {str(m): _Window.load(w) for m, w in data.items()},
+            dump=lambda ws: {m: w.dump() for m, w in ws.items()},
+            name="windows",
+        )
 
     # -- state ------------------------------------------------------------------------------------------
-    def _key(self, call: ModelCall) -> tuple[tuple[str, str], _Key]:
-        key = (call.service, call.model or "unknown")
-        st = self._keys.get(key)
+    def _key(self, app: _App, model: str) -> _Key:
+        """The baseline of one app+model (the app's state comes from the per-app container: checkpointed,
+        bounded in memory, following the app's partition)."""
+        st = app.models.get(model)
         if st is None:
             cfg = self.cfg
-            saved = self.state.get(self._state_key(key)) or {}
-            ref_windows = max(2, cfg.reference_size // cfg.window_calls)
             st = _Key(
-                refs={
-                    m: deque(saved.get("refs", {}).get(m, []), maxlen=cfg.reference_size) for m in REFERENCES
-                },
-                rate_windows=deque((tuple(w) for w in saved.get("rates", [])), maxlen=ref_windows),
-                history=deque((tuple(h) for h in saved.get("history", [])), maxlen=256),
-                windows=int(saved.get("windows", 0)),
-                streak={str(k): int(v) for k, v in saved.get("streak", {}).items()},
-                since={str(k): float(v) for k, v in saved.get("since", {}).items()},
+                refs={m: deque(maxlen=cfg.reference_size) for m in REFERENCES},
+                rate_windows=deque(maxlen=max(2, cfg.reference_size // cfg.window_calls)),
+                history=deque(maxlen=HISTORY),
             )
-            if len(self._keys) >= cfg.max_keys:
-                self._keys.pop(next(iter(self._keys)))
-            self._keys[key] = st
+            if len(app.models) >= cfg.max_keys:
+                app.models.pop(next(iter(app.models)))
+            app.models[model] = st
         else:  # keep most recently used last
-            self._keys[key] = self._keys.pop(key)
-        return key, st
-
-    @staticmethod
-    def _state_key(key: tuple[str, str]) -> str:
-        return f"baseline:{key[0]}|{key[1]}"
-
-    def _save(self, key: tuple[str, str], st: _Key) -> None:
-        self.state.put(
-            self._state_key(key),
-            {
-                "refs": {m: [round(v, 4) for v in vals] for m, vals in st.refs.items()},
-                "rates": [list(w) for w in st.rate_windows],
-                "history": [[round(v, 4) for v in h] for h in st.history],
-                "windows": st.windows,
-                "streak": {k: v for k, v in st.streak.items() if v},
-                "since": {k: v for k, v in st.since.items() if st.streak.get(k)},
-            },
-        )
+            app.models[model] = app.models.pop(model)
+        return st
 
     # -- observation ------------------------------------------------------------------------------------
     def observe(self, call: ModelCall) -> list[Finding]:
-        key, st = self._key(call)
+        # Two containers: the open windows change with every call (small), the baselines only when a window
+        # closes (large), so a checkpoint writes a baseline once per window, not once per call.
+        model = call.model or "unknown"
+        windows = self._windows.get(call.service)
         now = call.start_time_s
-        w = st.window
+        w = windows.get(model)
         if w is None:
-            w = st.window = _Window(start=now)
+            if len(windows) >= self.cfg.max_keys:
+                windows.pop(next(iter(windows)))
+            w = windows[model] = _Window(start=now)
         self._add(w, call)
         cfg = self.cfg
         if w.n >= cfg.window_calls or (now - w.start >= cfg.window_seconds and w.n >= cfg.min_window_calls):
-            st.window = None
-            return self._close(key, st, w, call)
+            del windows[model]
+            app = self._apps.get(call.service)
+            return self._close(self._key(app, model), w, call)
         return []
 
     def _add(self, w: _Window, call: ModelCall) -> None:
@@ -244,7 +313,7 @@ class OperationalDetector(Detector):
         w.values[LENGTH].append(length if length is not None else NO_LENGTH)
 
     # -- judging a window -------------------------------------------------------------------------------
-    def _close(self, key: tuple[str, str], st: _Key, w: _Window, call: ModelCall) -> list[Finding]:
+    def _close(self, st: _Key, w: _Window, call: ModelCall) -> list[Finding]:
         cfg = self.cfg
         st.windows += 1
         findings: list[Finding] = []
@@ -271,8 +340,6 @@ class OperationalDetector(Detector):
             elif not findings:
                 st.history.append(features)
             self._maybe_fit(st)
-        if st.windows % cfg.persist_every_windows == 0:
-            self._save(key, st)
         return findings
 
     @staticmethod
@@ -499,13 +566,8 @@ class OperationalDetector(Detector):
             return
         if st.forest is not None and st.since_fit < cfg.forest_refit_every:
             return
-        data = np.asarray(st.history, dtype=float)
-        forest = IsolationForest(n_estimators=cfg.forest_trees, random_state=0).fit(data)
-        st.forest, st.forest_floor, st.since_fit = (
-            _FastForest(forest),
-            float(forest.score_samples(data).min()),
-            0,
-        )
+        st.fit_forest(list(st.history), cfg.forest_trees)
+        st.since_fit = 0
 
     def _check_forest(
         self, st: _Key, features: tuple[float, ...], call: ModelCall, w: _Window

@@ -67,6 +67,13 @@ class OperationalSettings(DetectorSettings):
     combined_z: float = Field(
         5.0, gt=0, description="robust z of a window feature that counts as far out (2 such -> combined)"
     )
-    persist_every_windows: int = Field(10, ge=1, description="how often baselines are written to state")
+    persist_every_windows: int = Field(
+        10,
+        ge=1,
+        description="deprecated, no effect: baselines are checkpointed by the detectors stage "
+        "(detectors.checkpoint_interval_s) with the input position",
+    )
     refusal_phrases: list[str] = Field(default_factory=lambda: list(REFUSAL_PHRASES))
-    max_keys: int = Field(1000, ge=1, description="app+model baselines kept (least recently used dropped)")
+    max_keys: int = Field(
+        1000, ge=1, description="models with a baseline per app (least recently used dropped)"
+    )
