@@ -213,15 +213,24 @@ class DetectorPlugin:
         return plugin
 
 
+_described: tuple[object, dict[str, DetectorPlugin]] | None = None  # (loaded entry points, their plug-ins)
+
+
 def detector_plugins() -> dict[str, DetectorPlugin]:
-    """Every installed detector (entry-point group `watchkeeper.detectors`), by name."""
+    """Every installed detector (entry-point group `watchkeeper.detectors`), by name. Built once per loaded
+    set of entry points (the alerts stage asks for a detector's metadata with every new incident)."""
+    global _described
     loaded = plugins.load(plugins.DETECTORS)
     if not loaded:
         raise plugins.PluginError(
             f"no detector is registered (entry-point group {plugins.DETECTORS} is empty): the installed "
             "package metadata is missing or stale; reinstall Watchkeeper (pip install -e . or make)"
         )
-    return {name: DetectorPlugin.of(name, obj) for name, obj in loaded.items()}
+    described = _described
+    if described is None or described[0] is not loaded:
+        described = (loaded, {name: DetectorPlugin.of(name, obj) for name, obj in loaded.items()})
+        _described = described
+    return dict(described[1])
 
 
 def detector_metadata(name: str) -> DetectorMetadata | None:

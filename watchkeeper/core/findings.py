@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -50,7 +50,9 @@ class Finding:
     annotations: dict[str, str] = field(default_factory=dict)  # runbook_url, description, ...
 
     def to_json(self) -> bytes:
-        data = asdict(self)
+        # Field by field, not dataclasses.asdict: asdict deep-copies every nested value first, which was
+        # most of the alerts stage's ingest time. Labels, evidence and annotations are JSON values already.
+        data = {name: getattr(self, name) for name in _FIELDS}
         data["severity"] = self.severity.value
         return json.dumps(data, separators=(",", ":"), default=str).encode()
 
@@ -59,6 +61,9 @@ class Finding:
         data = json.loads(raw)
         data["severity"] = Severity(data["severity"])
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 def call_labels(call: ModelCall, detector: str, category: str, **extra: str) -> dict[str, str]:
