@@ -109,7 +109,7 @@ def run_alertmanager(n: int, groups: int) -> dict[str, float]:
             client.post(
                 f"{am.url}/api/v2/alerts", json=[{"labels": {"alertname": "LLMFinding", "app": key}}]
             ).raise_for_status()
-            wait_for(lambda k=key: k in receiver.first, 10, "lone alert notified", 0.0002)
+            wait_for(lambda k=key: k in receiver.first, 30, "lone alert notified", 0.0002)
             lone.append((receiver.first[key] - t) * 1000)
         return {
             "accepted": n / accepted_s,
@@ -188,7 +188,7 @@ def run_watchkeeper(n: int, groups: int) -> dict[str, float]:
             t = time.monotonic()
             producer.publish(topic, [record])
             key = record[0].decode()
-            wait_for(lambda k=key: k in receiver.first, 10, "lone finding notified", 0.0002)
+            wait_for(lambda k=key: k in receiver.first, 30, "lone finding notified", 0.0002)
             lone.append((receiver.first[key] - t) * 1000)
         return {
             "accepted": n / accepted_s,

@@ -93,7 +93,10 @@ class DaemonProcess:
     def web_url(self) -> str:
         return f"http://127.0.0.1:{self.config['web']['port']}"
 
-    def start(self, wait_ready: bool = True, timeout_s: float = 60.0) -> DaemonProcess:
+    def start(self, wait_ready: bool = True, timeout_s: float = 180.0) -> DaemonProcess:
+        """Start the daemon; with `wait_ready`, a daemon that is not ready in time is killed (never left
+        running after the test) and the error names its log. Loading every detector's model takes ~2 s on
+        an idle machine and well over a minute on a loaded one, hence the generous default."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHKEEPER_")}
         env["PYTHONUNBUFFERED"] = "1"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
@@ -114,7 +117,11 @@ class DaemonProcess:
             cwd=self.tmp,
         )
         if wait_ready:
-            wait_until(self._ready, timeout_s, 0.2, f"{self.stage} daemon ready (log: {self.log_path})")
+            try:
+                wait_until(self._ready, timeout_s, 0.2, f"{self.stage} daemon ready (log: {self.log_path})")
+            except BaseException:
+                self.kill()
+                raise
         return self
 
     def _ready(self) -> bool:
@@ -137,7 +144,11 @@ class DaemonProcess:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            return self.proc.wait(timeout_s)
+            try:
+                return self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()  # a daemon that does not stop fails the test, and is not left running
+                raise
         return self.proc.returncode
 
     def log(self) -> str:
