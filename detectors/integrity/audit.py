@@ -215,6 +215,11 @@ def _entry_values(e: AuditEntry) -> tuple[object, ...]:
     return (e.time, e.actor, e.action, e.app, e.sha256, e.comment, e.prev_hash, e.entry_hash)
 
 
+#: Appends made by this process, per store URL: a detector in the same process as the API that approved
+#: applies the approval at its next call instead of at its next periodic re-read.
+_local_appends: dict[str, int] = {}
+
+
 class StoreAuditLog:
     """The approval chain as rows of the shared store: one chain for every worker and host.
 
@@ -226,6 +231,10 @@ class StoreAuditLog:
         self.db = db
         self.path = db.url  # named in messages, like the file's path
         migrate(db, {COMPONENT: migrations(legacy_dir)})
+
+    def local_generation(self) -> int:
+        """How many appends this process made to this chain (free to ask, unlike `signature`)."""
+        return _local_appends.get(self.path, 0)
 
     def signature(self) -> tuple[int, str] | None:
         """(entries, head hash): changes with every append, and with a rewrite of the head."""
@@ -288,7 +297,9 @@ class StoreAuditLog:
             )
             return entry
 
-        return self.db.run(write)
+        entry = self.db.run(write)
+        _local_appends[self.path] = _local_appends.get(self.path, 0) + 1
+        return entry
 
 
 def verify_chain(

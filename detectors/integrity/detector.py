@@ -89,6 +89,7 @@ class IntegrityDetector(Detector):
         self.audit_problem: str | None = None  # set when the audit chain does not verify
         self._audit_signature: object = None
         self._audit_checked = 0.0
+        self._audit_generation = -1
         self._audit_latest: dict[tuple[str, str], str] = {}  # (app, sha) -> last action
         self._config = {app: set(hashes) for app, hashes in self.settings.approved.items()}
         self._refresh_audit(force=True)
@@ -99,9 +100,13 @@ class IntegrityDetector(Detector):
         seconds."""
         if isinstance(self.audit, StoreAuditLog) and not force:
             now = time.monotonic()
-            if now - self._audit_checked < self.settings.approvals_refresh_s:
+            generation = self.audit.local_generation()  # an approval made in this process: apply it now
+            if (
+                generation == self._audit_generation
+                and now - self._audit_checked < self.settings.approvals_refresh_s
+            ):
                 return
-            self._audit_checked = now
+            self._audit_checked, self._audit_generation = now, generation
         signature = self.audit.signature()
         if not force and signature == self._audit_signature:
             return
