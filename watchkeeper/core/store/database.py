@@ -251,8 +251,15 @@ class _PostgresTx(Tx):
             return int(self.conn.execute(to_format(sql), params).rowcount)
 
     def lock_keys(self, namespace: str, keys: Iterable[str]) -> None:
-        for key in sorted(set(keys)):
-            self.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (f"{namespace}:{key}",))
+        # One round trip for the whole batch (a lock per statement cost one per group key), taken in the
+        # order of the lock ids themselves, so two keys whose hashes collide cannot deadlock two writers.
+        names = sorted({f"{namespace}:{key}" for key in keys})
+        if names:
+            self.execute(
+                "SELECT pg_advisory_xact_lock(h) AS locked FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
+                "FROM unnest(?::text[]) AS k ORDER BY h) AS ids",
+                (names,),
+            )
 
 
 @contextlib.contextmanager
