@@ -32,7 +32,7 @@ import click
 import numpy as np
 
 from watchkeeper.alerts.clock import FakeClock
-from watchkeeper.alerts.store.incident_store import IncidentStore
+from watchkeeper.alerts.service import IncidentStore
 from watchkeeper.config import load_settings
 from watchkeeper.core.detector import MemoryState
 from watchkeeper.core.findings import Finding
