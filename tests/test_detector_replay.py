@@ -136,7 +136,7 @@ def test_ten_sigkills_during_20k_spans_give_the_undisturbed_findings(tmp_path: P
         worker = DaemonProcess(tmp_path, config, stage="detectors", name=f"rough-{kills}").start(
             wait_ready=False
         )
-        wait_until(lambda w=worker: "detectors stage running" in w.log(), 60, 0.05, what="stage started")
+        wait_until(lambda w=worker: "detectors stage running" in w.log(), 180, 0.05, what="stage started")
         time.sleep(rng.uniform(0.2, 1.5))
         worker.kill()
         kills += 1
