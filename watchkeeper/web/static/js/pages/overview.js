@@ -175,7 +175,7 @@ export function mount(root, _params, ctx) {
           { label: "Errors", cell: (d) => h("span", { class: d.errors ? "err-text" : "" }, fmtNumber(d.errors)), cls: "num" },
           { label: "Findings", cell: (d) => fmtNumber(d.findings), cls: "num" },
           // content safety: share of answers its semantic judge read (the rest got the lexical signal, over budget)
-          { label: "Judge coverage", cell: (d) => (d.coverage ? h("span", { class: d.coverage.share < 1 ? "err-text" : "", title: Object.entries(d.coverage.by_app || {}).map(([a, v]) => `${a}: ${(100 * v).toFixed(1)}%`).join("\n") }, `${(100 * d.coverage.share).toFixed(1)}%`) : "—"), cls: "num" },
+          { label: "Judged", cell: (d) => (d.coverage ? h("span", { class: d.coverage.share < 1 ? "err-text" : "", title: "answers read by the semantic judge\n" + Object.entries(d.coverage.by_app || {}).map(([a, v]) => `${a}: ${Math.round(100 * v)}%`).join("\n") }, `${Math.round(100 * d.coverage.share)}%`) : ""), cls: "num" },
         ],
         data.detectors || [],
         { empty: "No detector has run yet." },
