@@ -87,8 +87,7 @@ def run_teacher(examples, splits: corpus.Splits, tokenizer_json: Path, out: Path
     prompts = [ex.prompt if ex.kind != "request" else ex.text for ex in examples]
     pairs = encoder.encode(answers, prompts)
     tr = splits.train[splits.sources[splits.train] != corpus.OPENAI_SOURCE]  # OpenAI rows stay unseen
-    enc_like = type("Sizes", (), {"examples": examples})()
-    w = student.source_weights(enc_like, student.BOOST)
+    w = student.source_weights(examples, student.BOOST)
     y = np.full((len(examples), len(HEAD_COLS)), np.nan, dtype=np.float32)
     for i, ex in enumerate(examples):
         for j, head in enumerate(HEAD_COLS):

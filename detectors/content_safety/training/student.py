@@ -119,14 +119,14 @@ class StudentConfig:
     log_every: int = 200
 
 
-def source_weights(enc: Encoded, boost: dict[str, float]) -> np.ndarray:
+def source_weights(examples: list, boost: dict[str, float]) -> np.ndarray:
     """Sampling weight per example: each source counts with sqrt(size), so big sets do not drown small
     ones."""
     sizes: dict[str, int] = {}
-    for ex in enc.examples:
+    for ex in examples:
         sizes[ex.source] = sizes.get(ex.source, 0) + 1
     return np.array(
-        [math.sqrt(sizes[ex.source]) / sizes[ex.source] * boost.get(ex.source, 1.0) for ex in enc.examples]
+        [math.sqrt(sizes[ex.source]) / sizes[ex.source] * boost.get(ex.source, 1.0) for ex in examples]
     )
 
 
@@ -164,7 +164,7 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    w = source_weights(enc, BOOST)[train_idx]
+    w = source_weights(enc.examples, BOOST)[train_idx]
     w = w / w.sum()
     lengths = np.array([max(len(enc.a[i]), len(enc.p[i])) for i in range(len(enc))])[train_idx]
     y_all = torch.from_numpy(enc.y)
