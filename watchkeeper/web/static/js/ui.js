@@ -33,9 +33,10 @@ export function stat(label, value, { tone, hint, id } = {}) {
 }
 
 /** A table from column specs: {label, cell(row) -> node|string, cls}. */
+// A table scrolls sideways inside its own host, so a wide one (many outcome columns, long ids) never widens the page.
 export function table(columns, rows, { empty = "Nothing here", rowAttrs } = {}) {
   if (!rows.length) return h("div", { class: "empty" }, empty);
-  return h(
+  return h("div", { class: "table-host" }, h(
     "table",
     { class: "grid-table rtable" },
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", { class: c.cls || "" }, c.label)))),
@@ -46,7 +47,7 @@ export function table(columns, rows, { empty = "Nothing here", rowAttrs } = {}) 
         h("tr", rowAttrs ? rowAttrs(row) : {}, columns.map((c) => h("td", { class: c.cls || "", "data-label": c.label }, c.cell(row)))),
       ),
     ),
-  );
+  ));
 }
 
 export function kv(pairs) {
