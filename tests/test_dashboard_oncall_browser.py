@@ -284,7 +284,10 @@ def test_every_page_fits_the_screen(ui: Page, daemon: Daemon, client: httpx.Clie
                       line: parseFloat(getComputedStyle(t).lineHeight) || 24,
                       wide: [...document.querySelectorAll('body *')]
                         .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-                        .slice(0, 8).map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)}; }"""
+                        .slice(0, 8)
+                    .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)
+                      };
+              }"""
         )
         assert layout["scroll"] <= layout["inner"], (target, width, layout)
         assert layout["h1w"] >= min(300, width * 0.7), (target, width, layout)  # the title is not squeezed
