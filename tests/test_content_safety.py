@@ -148,8 +148,11 @@ def test_findings_carry_scores_judge_and_excerpt(detector: ContentSafetyDetector
     assert case["text"][:20] in f.evidence["excerpt"]
 
 
-@pytest.mark.xfail(reason="known gap of the shipped judge: its compliance head barely reads the request "
-                   "(model card, functional suite failures)", strict=False)
+@pytest.mark.xfail(
+    reason="known gap of the shipped judge: its compliance head barely reads the request "
+    "(model card, functional suite failures)",
+    strict=False,
+)
 def test_the_request_raises_harmful_compliance(detector: ContentSafetyDetector) -> None:
     """The same answer scores higher for harmful compliance after the harmful request it answers."""
     cases = [c for c in CASES if c["kind"] == "harmful_compliance" and c["prompt"]]

@@ -24,6 +24,7 @@ from watchkeeper.core.metrics import REGISTRY
 PB = "application/x-protobuf"
 TOPICS = TopicsConfig()
 
+
 class RunningIntake:
     """An Intake on its own event loop in a thread, so tests can use blocking clients against it."""
 

@@ -196,8 +196,10 @@ class DetectorPlugin:
         carries its `metadata` and `settings_class` (simpler, but loads the detector module at once)."""
         if isinstance(obj, DetectorPlugin):
             plugin = obj
-        elif isinstance(obj, type) and issubclass(obj, Detector) and isinstance(
-            getattr(obj, "metadata", None), DetectorMetadata
+        elif (
+            isinstance(obj, type)
+            and issubclass(obj, Detector)
+            and isinstance(getattr(obj, "metadata", None), DetectorMetadata)
         ):
             plugin = cls(metadata=obj.metadata, settings_class=obj.settings_class, load=lambda: obj)
         else:
