@@ -4,6 +4,7 @@ that keep short answers from paging, the CPU budget under overload, artifact err
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_shipped_artifacts_load_and_are_documented() -> None:
     for needed in ("sha256", "AUPRC", "licence", "openai_moderation", "held-out source", "functional suite"):
         assert needed in card, needed
     calibration = json.loads((ARTIFACTS_DIR / "calibration.json").read_text())
-    assert set(calibration["severity"]) >= set(SCORED)
+    assert set(calibration["severity"]) >= set(SCORED) and set(calibration["levels"]) == set(SCORED)
     metrics_file = json.loads((ARTIFACTS_DIR / "metrics.json").read_text())
     assert metrics_file["input_sha256"] and metrics_file["evaluation"]["clean"]
 
@@ -128,6 +129,46 @@ def test_short_answers_never_page(detector: ContentSafetyDetector) -> None:
     assert eager.observe(make_call("42")) == []
     findings = eager.observe(make_call("Kill them all.", span="00f067aa0ba902b8"))
     assert findings and all(f.severity.rank <= Severity.warning.rank for f in findings)
+
+
+def test_severity_follows_how_sure_the_judge_is(detector: ContentSafetyDetector) -> None:
+    """Just over a flag threshold a finding is info; where the measured precision is high it warns or pages;
+    an operator's severity for the category wins; a short answer never pages."""
+    calibration = json.loads((ARTIFACTS_DIR / "calibration.json").read_text())
+    text = "This is a long enough answer to page someone about it at night."
+    for category in SCORED:
+        ladder = calibration["levels"][category]
+        assert [t for t, _ in ladder] == sorted(t for t, _ in ladder)
+        assert ladder[0] == [calibration["thresholds"][category], "info"]
+        if len(ladder) > 1 and ladder[1][0] > ladder[0][0]:  # between the flag and the next level: info
+            assert detector._severity(category, text, (ladder[0][0] + ladder[1][0]) / 2) is Severity.info
+        top_threshold, top = ladder[-1]
+        assert detector._severity(category, text, max(top_threshold, ladder[0][0]) + 1e-6) is Severity(top)
+    paging = [c for c in SCORED if Severity(calibration["levels"][c][-1][1]).rank >= Severity.error.rank]
+    assert paging, "no category can page: the ladder lost its top"
+    assert detector._severity(paging[0], "Kill them all.", 0.999) is Severity.warning
+    operator = ContentSafetyDetector(ContentSafetySettings(severities={paging[0]: "critical"}))
+    assert operator._severity(paging[0], text, calibration["thresholds"][paging[0]]) is Severity.critical
+
+
+def test_severity_levels_need_sure_precision_and_stay_above_clean_answers() -> None:
+    from watchkeeper.detectors.content_safety.training.calibrate import severity_levels
+
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.uniform(0.0, 0.6, 2000), rng.uniform(0.6, 1.0, 400)])
+    y = np.concatenate([rng.random(2000) < 0.05, rng.random(400) < 0.97]).astype(float)
+    levels = severity_levels("hate", p, y, clean=np.array([0.1, 0.2]), flag_threshold=0.3)
+    assert [lv.severity for lv in levels] == ["info", "warning", "error"]
+    assert all(a.threshold <= b.threshold for a, b in itertools.pairwise(levels))
+    # a clean training answer at 0.95 lifts both higher levels above it: it would stay info
+    lifted = severity_levels("hate", p, y, clean=np.array([0.95]), flag_threshold=0.3)
+    assert all(lv.threshold > 0.95 for lv in lifted[1:])
+    # a head that cannot reach the precision a warning needs is only ever info
+    noisy = severity_levels("hate", p, (rng.random(len(p)) < 0.3).astype(float), np.array([0.1]), 0.3)
+    assert [lv.severity for lv in noisy] == ["info"]
+    # too few labelled positives to measure precision: a ticket at most, never a page
+    few = severity_levels("self_harm", p, np.zeros(len(p)), np.array([0.1]), 0.3)
+    assert [lv.severity for lv in few] == ["info", "warning"]
 
 
 def test_findings_carry_scores_judge_and_excerpt(detector: ContentSafetyDetector) -> None:

@@ -2,9 +2,9 @@
 
 The replay (`watchkeeper eval false-pages`) runs every detector over the real answers of the
 `alpaca_eval_outputs` generators and folds their findings into a real incident store. A change of a default
-(a threshold, a severity, a new detector) that opens an error or critical incident on ordinary traffic fails
-here. Content safety's pages on this replay are reported by the command and checked apart (expected to fail
-until its classifier stops paging on them).
+(a threshold, a severity, a new detector) that opens an error or critical incident on ordinary traffic, or
+more than one warning where the traffic is stationary, fails here. Content safety is in the budget like every
+other detector: its flags on clean answers are info (below the severity its measured precision earns).
 """
 
 from __future__ import annotations
@@ -51,22 +51,8 @@ def test_clean_traffic_opens_no_error_or_critical_and_at_most_one_warning(replay
     """No error or critical incident in any scenario; at most one warning where the request mix is stable."""
     assert [r.scenario for r in replays] == list(SCENARIOS)
     assert all(r.calls == len(load_answers(DATA)) for r in replays)
-    problems = budget_violations(replays, exclude=("content_safety",))
+    problems = budget_violations(replays)
     assert problems == [], "\n".join(problems)
-
-
-@pytest.mark.slow
-@needs_data
-@replay_timeout
-@pytest.mark.xfail(strict=False, reason="the content-safety classifier still pages on a few clean answers")
-def test_content_safety_opens_no_error_or_critical_on_clean_traffic(replays: list[Replay]) -> None:
-    pages = [
-        i
-        for r in replays
-        for i in r.incidents
-        if i["detector"] == "content_safety" and i["severity"] in ("critical", "error")
-    ]
-    assert pages == []
 
 
 @pytest.mark.slow

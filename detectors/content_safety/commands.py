@@ -74,6 +74,7 @@ def train_content_safety(
 
 def model_card(metrics: dict[str, Any], tables: str, out_dir: Path) -> str:
     """The model card, rendered from a template beside the code (jinja2: the text stays readable)."""
+    from watchkeeper.detectors.content_safety.training import calibrate
     from watchkeeper.detectors.content_safety.training.corpus import SOURCE_INFO
 
     calibration = json.loads((Path(out_dir) / "calibration.json").read_text())
@@ -89,6 +90,9 @@ def model_card(metrics: dict[str, Any], tables: str, out_dir: Path) -> str:
         categories=CATEGORIES,
         sources=SOURCE_INFO,
         fmt=lambda v: "n/a" if v is None else f"{v:.3f}",
+        warn_precision=calibrate.WARN_PRECISION,
+        page_precision=calibrate.PAGE_PRECISION,
+        min_positives=calibrate.MIN_POSITIVES,
     )
 
 

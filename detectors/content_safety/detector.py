@@ -31,7 +31,7 @@ from watchkeeper.core import metrics
 from watchkeeper.core.detector import Detector, DetectorSettings
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
-from watchkeeper.detectors.content_safety.gate import can_page, verdicts
+from watchkeeper.detectors.content_safety.gate import can_page, level_for, verdicts
 from watchkeeper.detectors.content_safety.judge import CALIBRATION_FILE, Judge
 from watchkeeper.detectors.content_safety.lexical import LexicalSignal
 from watchkeeper.detectors.content_safety.metadata import METADATA
@@ -52,13 +52,25 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_RE.findall(text) if s.strip()]
 
 
-def measured_severities(root: Path) -> dict[str, Severity]:
-    """Default severity per category, as chosen at training from the measured precision (model card)."""
+def severity_ladders(root: Path) -> dict[str, list[tuple[float, Severity]]]:
+    """Per category, the severity a calibrated score earns, as chosen at training from measured precision
+    (`calibration.json`, shown in the model card); artifacts without a ladder earn their one severity."""
     try:
         data = json.loads((root / CALIBRATION_FILE).read_text())
-        return {h: Severity(v) for h, v in data.get("severity", {}).items() if h in HEADS}
     except (OSError, ValueError):
-        return {category: severity for category, severity, _ in METADATA.category_severities}
+        data = {}
+    ladders: dict[str, list[tuple[float, Severity]]] = {}
+    for head in HEADS:
+        try:
+            if head in data.get("levels", {}):
+                ladders[head] = [(float(t), Severity(v)) for t, v in data["levels"][head]]
+            elif head in data.get("severity", {}):
+                ladders[head] = [(0.0, Severity(data["severity"][head]))]
+        except (TypeError, ValueError):
+            continue
+    for category, severity, _ in METADATA.category_severities:
+        ladders.setdefault(category, [(0.0, severity)])
+    return ladders
 
 
 class SemanticBudget:
@@ -108,7 +120,7 @@ class ContentSafetyDetector(Detector):
         self.lexical = LexicalSignal(root)
         self.thresholds = {**self.judge.calibration.thresholds, **self.settings.thresholds}
         self._threshold_row = np.array([self.thresholds[h] for h in SCORED])
-        self.default_severity = measured_severities(root)
+        self.ladders = severity_ladders(root)
         self.budget = SemanticBudget(self.settings.semantic_cpu_share)
 
     # -- scoring
@@ -199,11 +211,13 @@ class ContentSafetyDetector(Detector):
                 metrics.CONTENT_SAFETY_CALLS.labels(app, "lexical").inc(total - read)
             metrics.CONTENT_SAFETY_COVERAGE.labels(app).set(read / total)
 
-    def _severity(self, category: str, text: str) -> Severity:
+    def _severity(self, category: str, text: str, score: float) -> Severity:
+        """The operator's severity for the category if set; else what this score earns on the measured ladder
+        (recorded just over the threshold, sent where precision is high); short answers never page."""
         severity = (
             self.settings.severities.get(category)
             or self.settings.severity
-            or self.default_severity.get(category)
+            or level_for(self.ladders.get(category, []), score)
             or FALLBACK_SEVERITY
         )
         if not can_page(text) and severity.rank > Severity.warning.rank:
@@ -231,7 +245,7 @@ class ContentSafetyDetector(Detector):
                     call,
                     detector=self.name,
                     category=category,
-                    severity=self._severity(category, text),
+                    severity=self._severity(category, text, float(row[col])),
                     score=float(row[col]),
                     summary=f"{what} (probability {row[col]:.2f} >= {self.thresholds[category]:.2f})",
                     excerpt=excerpts[category],

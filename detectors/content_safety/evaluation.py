@@ -73,6 +73,7 @@ class Row:
     auroc: float | None
     precision: float | None
     recall: float | None
+    recall_sent: float | None = None  # share of positives flagged at warning or above (sent to a receiver)
 
 
 @dataclass
@@ -99,23 +100,31 @@ class Report:
             "",
             self.split,
             "",
-            f"{'data set':<28}{'category':<20}{'n':>7}{'pos':>6}{'AUPRC':>7}{'AUROC':>7}{'P@t':>7}{'R@t':>7}",
+            f"{'data set':<28}{'category':<20}{'n':>7}{'pos':>6}{'AUPRC':>7}{'AUROC':>7}{'P@t':>7}{'R@t':>7}"
+            f"{'R@sent':>8}",
         ]
         for r in self.rows:
             lines.append(
                 f"{r.dataset:<28}{r.category:<20}{r.n:>7}{r.positives:>6}{f(r.auprc):>7}{f(r.auroc):>7}"
-                f"{f(r.precision):>7}{f(r.recall):>7}"
+                f"{f(r.precision):>7}{f(r.recall):>7}{f(r.recall_sent):>8}"
             )
         lines += [
+            "",
+            "P@t, R@t: precision and recall at the flag threshold; R@sent: recall of the findings at warning"
+            " or above (info, below it, is routed to a receiver without channels in the example config)",
             "",
             "references on the full OpenAI set (AUPRC, any): "
             + ", ".join(f"{k} {v:.3f}" for k, v in REFERENCES.items()),
             "",
             "clean answers (alpaca_eval, odd-numbered instructions, with their request)",
-            f"{'generator':<34}{'n':>6}{'flagged':>9}{'error+':>8}",
+            "flagged: over a flag threshold (info or above); warning+: warning or above; error+: pages",
+            f"{'generator':<34}{'n':>6}{'flagged':>9}{'warning+':>10}{'error+':>8}",
         ]
         for name, c in self.clean.items():
-            lines.append(f"{name:<34}{int(c['n']):>6}{100 * c['flagged']:>8.2f}%{int(c['paging']):>8}")
+            lines.append(
+                f"{name[:33]:<34}{int(c['n']):>6}{100 * c['flagged']:>8.2f}%{int(c.get('sent', 0)):>10}"
+                f"{int(c['paging']):>8}"
+            )
         if self.functional:
             fn = self.functional
             lines += ["", f"functional suite: {fn['passed']}/{fn['total']} cases pass"]
@@ -152,18 +161,31 @@ class Evaluator:
     def hits(self, texts: list[str], scores: np.ndarray) -> np.ndarray:
         return verdicts(texts, scores, self.detector._threshold_row)
 
-    def pages(self, texts: list[str], hits: np.ndarray) -> np.ndarray:
-        """Whether each text would open an incident at error or critical."""
-        out = np.zeros(len(texts), dtype=bool)
+    def at_least(self, texts: list[str], scores: np.ndarray, hits: np.ndarray, floor: Severity) -> np.ndarray:
+        """(n, len(SCORED)): the verdicts whose finding would be at `floor` or above (the severity ladder)."""
+        out = np.zeros_like(hits)
         for i, text in enumerate(texts):
             for j in np.flatnonzero(hits[i]):
-                if self.detector._severity(SCORED[j], text).rank >= Severity.error.rank:
-                    out[i] = True
+                out[i, j] = self.detector._severity(SCORED[j], text, float(scores[i, j])).rank >= floor.rank
         return out
 
 
+def _clean_row(ev: Evaluator, texts: list[str], scores: np.ndarray, hits: np.ndarray) -> dict[str, float]:
+    """Share of clean answers flagged, and how many would be sent (warning+) or page (error+)."""
+    return {
+        "n": len(texts),
+        "flagged": float(hits.any(axis=1).mean()) if len(texts) else 0.0,
+        "sent": float(ev.at_least(texts, scores, hits, Severity.warning).any(axis=1).sum()),
+        "paging": float(ev.at_least(texts, scores, hits, Severity.error).any(axis=1).sum()),
+    }
+
+
 def _rows_for(
-    name: str, y: np.ndarray, scores: np.ndarray, hits: np.ndarray, columns: dict[str, int | None]
+    name: str,
+    y: np.ndarray,
+    scores: np.ndarray,
+    hits: tuple[np.ndarray, np.ndarray],
+    columns: dict[str, int | None],
 ) -> list[Row]:
     """One row per category with labels, plus `any` (label any, score and verdict = the worst category)."""
     rows = []
@@ -176,10 +198,9 @@ def _rows_for(
             if category in ("any", "harmful (any category)")
             else scores[:, SCORED.index(category)]
         )
-        flagged = (
-            hits.any(axis=1)
-            if category in ("any", "harmful (any category)")
-            else hits[:, SCORED.index(category)]
+        flagged, sent = (
+            (h.any(axis=1) if category in ("any", "harmful (any category)") else h[:, SCORED.index(category)])
+            for h in hits
         )
         p, r = _pr_at(yy, flagged)
         rows.append(
@@ -192,6 +213,7 @@ def _rows_for(
                 _auroc(yy, s),
                 p,
                 r,
+                _pr_at(yy, sent)[1],
             )
         )
     return rows
@@ -219,11 +241,13 @@ def evaluate(data_dir: Path, artifacts_dir: Path | None = None, cases: Path | No
         "thresholds chosen on the calibration split (10% of every other source)"
     )
 
-    def judge(idx: np.ndarray) -> tuple[list, np.ndarray, np.ndarray]:
+    def judge(idx: np.ndarray) -> tuple[list, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Examples, scores, and their verdicts: flagged, and flagged at warning or above."""
         exs = [examples[i] for i in idx]
         texts = [ex.text for ex in exs]
         scores = ev.scores(texts, [ex.prompt or None for ex in exs])
-        return exs, scores, ev.hits(texts, scores)
+        hits = ev.hits(texts, scores)
+        return exs, scores, (hits, ev.at_least(texts, scores, hits, Severity.warning))
 
     exs, scores, hits = judge(splits.openai)
     y = np.array([[ex.labels.get(h, np.nan) for h in (*OPENAI_CATEGORIES, "any")] for ex in exs], dtype=float)
@@ -246,28 +270,15 @@ def evaluate(data_dir: Path, artifacts_dir: Path | None = None, cases: Path | No
     )
     look_alike = [k for k, ex in enumerate(exs) if ex.source in ("coconot_pref", "hard_negatives")]
     if look_alike:
-        report.clean["safe answers with violent/sexual words (calibration split)"] = {
-            "n": len(look_alike),
-            "flagged": float(hits[look_alike].any(axis=1).mean()),
-            "paging": float(ev.pages([exs[k].text for k in look_alike], hits[look_alike]).sum()),
-        }
+        report.clean["look-alike safe answers (calib.)"] = _clean_row(
+            ev, [exs[k].text for k in look_alike], scores[look_alike], hits[0][look_alike]
+        )
     exs, scores, hits = judge(splits.clean_report)
-    texts = [ex.text for ex in exs]
-    paging = ev.pages(texts, hits)
-    flagged = hits.any(axis=1)
     generators = np.array([ex.group.split("#")[0] for ex in exs])
     for name in sorted(set(generators)):
-        sel = generators == name
-        report.clean[name] = {
-            "n": int(sel.sum()),
-            "flagged": float(flagged[sel].mean()),
-            "paging": float(paging[sel].sum()),
-        }
-    report.clean["all generators"] = {
-        "n": len(exs),
-        "flagged": float(flagged.mean()),
-        "paging": float(paging.sum()),
-    }
+        sel = np.flatnonzero(generators == name)
+        report.clean[name] = _clean_row(ev, [exs[k].text for k in sel], scores[sel], hits[0][sel])
+    report.clean["all generators"] = _clean_row(ev, [ex.text for ex in exs], scores, hits[0])
     if cases and Path(cases).exists():
         report.functional = functional(ev, Path(cases))
     report.seconds = time.time() - t0

@@ -10,6 +10,8 @@ its verdict also requires the sexual verdict.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from watchkeeper.detectors.content_safety.settings import SCORED
 _WORD = re.compile(r"[^\W\d_]{2,}")  # a run of at least two letters, in any script
 MIN_WORDS_TO_FLAG = 2
 MIN_WORDS_TO_PAGE = 5
+T = TypeVar("T")
 _SEXUAL, _MINORS = SCORED.index("sexual"), SCORED.index("sexual_minors")
 
 
@@ -33,6 +36,16 @@ def can_flag(text: str) -> bool:
 def can_page(text: str) -> bool:
     """Short answers are flagged at most as a warning (a ticket, never a page)."""
     return word_count(text) >= MIN_WORDS_TO_PAGE
+
+
+def level_for(levels: Sequence[tuple[float, T]], score: float) -> T | None:
+    """The severity a score earns on a category's ladder of (threshold, severity), lowest threshold first:
+    a finding just over the flag threshold is info, one the judge is sure of warns or pages (model card)."""
+    earned = levels[0][1] if levels else None
+    for threshold, severity in levels:
+        if score >= threshold:
+            earned = severity
+    return earned
 
 
 def verdicts(texts: list[str], scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

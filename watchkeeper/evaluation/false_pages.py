@@ -229,8 +229,8 @@ def format_table(results: list[Replay], *, details: bool = True) -> str:
     lines.append(f"{'calls':<27}" + "".join(f"{r.calls:>{width}}" for r in results))
     lines.append(
         "target: 0 incidents at error or critical, at most 1 warning in each shuffled replay (in the data "
-        "set's order the request mix changes: its warnings are reported, not budgeted; content_safety has "
-        "its own budget)."
+        "set's order the request mix changes: its warnings are reported, not budgeted); info, the lowest "
+        "severity, is not budgeted."
     )
     if details:
         for r in results:
@@ -294,6 +294,6 @@ def false_pages_eval_cmd(
     else:
         click.echo(format_table(results))
     if fail_on_budget:
-        problems = budget_violations(results, exclude=("content_safety",))
+        problems = budget_violations(results)
         if problems:
             raise click.ClickException("false-page budget missed:\n" + "\n".join(problems))

@@ -18,7 +18,7 @@ MIN_POSITIVES = 25  # fewer labelled positives: Platt is the identity and precis
 FP_BUDGET = 0.001  # share of clean answers a category's threshold may let through
 MIN_THRESHOLD = 0.1  # F1-best thresholds below this mean a head that cannot rank: it flags nothing useful
 HARD_NEGATIVE_BUDGET = 0.02  # share of safe answers with violent or sexual words
-# the severity a category pages at when its precision is high; lower precision earns less (see `severity`)
+# the severity a category pages at when its precision is high; lower precision earns less (`severity_levels`)
 FULL_SEVERITY = {
     "hate": "error",
     "harassment": "warning",
@@ -92,37 +92,108 @@ def budget_threshold(clean: np.ndarray, budget: float) -> float:
 
 @dataclass
 class Measured:
+    """Precision and recall at the flag threshold on the calibration split (None: too few rows to say)."""
+
     threshold: float
     precision: float | None
     recall: float | None
     positives: int
+
+
+WARN_PRECISION = 0.8  # a warning (someone is asked to look) needs this precision on the calibration split
+PAGE_PRECISION = 0.9  # a page (someone is woken up) needs this one
+MIN_FLAGGED = 10  # rows over a threshold before its precision counts as measured
+
+
+def wilson_lower(hits: np.ndarray, n: np.ndarray, z: float = 1.645) -> np.ndarray:
+    """Lower bound of the Wilson score interval of a proportion hits/n."""
+    p = hits / n
+    centre = p + z * z / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
+
+
+def precision_threshold(p: np.ndarray, y: np.ndarray, floor: float, target: float) -> float | None:
+    """The lowest threshold >= `floor` whose precision on these labelled rows surely reaches `target` (the
+    lower end of its 95% one-sided Wilson interval, so ten lucky rows at the top do not count); None when no
+    threshold does."""
+    known = ~np.isnan(y)
+    pk, yk = p[known], y[known]
+    order = np.argsort(-pk)
+    ps, ys = pk[order], yk[order]
+    hits = np.cumsum(ys)
+    counted = np.arange(1, len(ps) + 1)
+    ok = (counted >= MIN_FLAGGED) & (wilson_lower(hits, counted) >= target) & (ps >= floor)
+    # a threshold at a score lets through every row scoring at least as much: only the last of equal scores
+    last_of_tie = np.r_[ps[1:] != ps[:-1], True]
+    ok &= last_of_tie
+    return float(ps[np.flatnonzero(ok)[-1]]) if ok.any() else None
+
+
+@dataclass
+class Level:
+    threshold: float
     severity: str
     reason: str
 
 
-def severity(category: str, precision: float | None, positives: int) -> tuple[str, str]:
+def severity_levels(
+    category: str, p: np.ndarray, y: np.ndarray, clean: np.ndarray, flag_threshold: float
+) -> list[Level]:
+    """The severity ladder of one category, by calibrated score: what a finding at that score earns.
+
+    A flag is `info` (the lowest severity) at the flag threshold; it becomes a `warning` where precision on
+    the calibration split surely reaches WARN_PRECISION, and pages at the category's full severity where it
+    surely reaches PAGE_PRECISION (with at least MIN_POSITIVES labelled positives). No clean answer of the
+    training split may reach either: an ordinary answer the judge over-scores stays info. A category whose
+    precision cannot be measured (too few labelled positives or flagged rows) is a warning above that clean
+    floor, never a page."""
+    clean_floor = float(np.nextafter(clean.max(), 1.0)) if len(clean) else 0.0
+    known = ~np.isnan(y)
+    positives = int(y[known].sum())
     full = FULL_SEVERITY[category]
-    if precision is None or positives < MIN_POSITIVES:
-        return "warning" if LADDER.index(full) >= 1 else full, (
-            f"precision not measured ({positives} labelled positives in the calibration split): a ticket, not"
-            f"a page"
+    levels = [Level(flag_threshold, "info", "over the flag threshold: info, the lowest severity")]
+    flagged = int((p[known] >= flag_threshold).sum())
+    if positives < MIN_POSITIVES or flagged < MIN_FLAGGED:
+        levels.append(
+            Level(
+                max(flag_threshold, clean_floor),
+                "warning",
+                f"precision not measured ({positives} labelled positives, {flagged} flagged): a ticket "
+                f"at most, above every clean training answer",
+            )
         )
-    if precision >= 0.9:
-        return full, f"precision {precision:.2f} at the threshold on the calibration split"
-    if precision >= 0.7:
-        level = LADDER[max(1, min(LADDER.index(full), 2) - (1 if LADDER.index(full) >= 2 else 0))]
-        return level, f"precision {precision:.2f} (< 0.90) at the threshold on the calibration split"
-    return "info" if precision < 0.5 else "warning", (
-        f"precision {precision:.2f} at the threshold on the calibration split: too low to page"
+        return levels
+    warn = precision_threshold(p, y, flag_threshold, WARN_PRECISION)
+    if warn is None:
+        return levels
+    levels.append(
+        Level(
+            max(warn, clean_floor),
+            "warning",
+            f"precision surely >= {WARN_PRECISION:.2f} on the calibration split from {warn:.3f}; above "
+            f"every clean training answer",
+        )
     )
+    if LADDER.index(full) > LADDER.index("warning"):
+        page = precision_threshold(p, y, warn, PAGE_PRECISION)
+        if page is not None:
+            levels.append(
+                Level(
+                    max(page, clean_floor),
+                    full,
+                    f"precision surely >= {PAGE_PRECISION:.2f} on the calibration split from {page:.3f}; "
+                    f"above every clean training answer",
+                )
+            )
+    return levels
 
 
-def measure(category: str, p: np.ndarray, y: np.ndarray, threshold: float) -> Measured:
+def measure(p: np.ndarray, y: np.ndarray, threshold: float) -> Measured:
     known = ~np.isnan(y)
     yk, pk = y[known], p[known]
     positives = int(yk.sum())
     flagged = pk >= threshold
-    precision = float(yk[flagged].mean()) if flagged.sum() >= 10 else None
+    precision = float(yk[flagged].mean()) if flagged.sum() >= MIN_FLAGGED else None
     recall = float(flagged[yk == 1].mean()) if positives else None
-    level, reason = severity(category, precision, positives)
-    return Measured(threshold, precision, recall, positives, level, reason)
+    return Measured(threshold, precision, recall, positives)

@@ -124,6 +124,8 @@ def calibrate_judge(judge: Judge, examples, splits: corpus.Splits) -> dict[str, 
     out: dict[str, Any] = {
         "platt": {},
         "thresholds": {},
+        "levels": {},
+        "level_reasons": {},
         "severity": {},
         "severity_reason": {},
         "measured": {},
@@ -142,10 +144,14 @@ def calibrate_judge(judge: Judge, examples, splits: corpus.Splits) -> dict[str, 
             calibrate.budget_threshold(p[look_alike], calibrate.HARD_NEGATIVE_BUDGET),
             calibrate.MIN_THRESHOLD,
         )
-        m = calibrate.measure(head, p, y[:, j], threshold)
+        m = calibrate.measure(p, y[:, j], threshold)
+        clean_p = calibrate.apply_platt(clean_raw[:, j], ab)
+        levels = calibrate.severity_levels(head, p, y[:, j], clean_p, threshold)
         out["platt"][head] = [ab[0], ab[1]]
         out["thresholds"][head] = round(threshold, 6)
-        out["severity"][head], out["severity_reason"][head] = m.severity, m.reason
+        out["levels"][head] = [[round(lv.threshold, 6), lv.severity] for lv in levels]
+        out["level_reasons"][head] = [lv.reason for lv in levels]
+        out["severity"][head], out["severity_reason"][head] = levels[-1].severity, levels[-1].reason
         out["measured"][head] = {"precision": m.precision, "recall": m.recall, "positives": m.positives}
     out["severity"]["any"] = "warning"
     out["severity_reason"]["any"] = "the worst category decides; `any` alone is a ticket"
