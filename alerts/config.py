@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from watchkeeper.alerts.amdialect import ERROR, Note, translate
 from watchkeeper.alerts.durations import Duration
 from watchkeeper.alerts.matchers import MatcherError, parse_matcher
+from watchkeeper.alerts.timeintervals import TimeIntervalError, TimeIntervals, TimeSpec, parse_spec
 
 try:
     from watchkeeper.alerts.channels.config import ReceiverConfig
@@ -43,6 +45,9 @@ class RouteConfig(BaseModel):
     repeat_interval: Duration | None = None
     send_resolved: bool | None = None
     annotations: dict[str, str] = {}  # e.g. runbook_url, added to incidents routed here
+    # Names of alerts.time_intervals; not inherited by child routes (as in Alertmanager).
+    mute_time_intervals: list[str] = []  # send nothing while any of these holds
+    active_time_intervals: list[str] = []  # send only while one of these holds
     routes: list[RouteConfig] = []
 
 
@@ -54,6 +59,30 @@ class InhibitRuleConfig(BaseModel):
     source_matchers: list[str] = []
     target_matchers: list[str] = []
     equal: list[str] = []
+
+
+class TimeIntervalConfig(BaseModel):
+    """A named time interval (Alertmanager's `time_intervals` entry): routes mute or activate by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    time_intervals: list[dict[str, Any]] = []
+    _specs: tuple[TimeSpec, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _parse(self) -> TimeIntervalConfig:
+        try:
+            self._specs = tuple(
+                parse_spec(spec, f"time_intervals[{i}]") for i, spec in enumerate(self.time_intervals)
+            )
+        except TimeIntervalError as exc:
+            raise ValueError(f"time interval {self.name!r}: {exc}") from None
+        return self
+
+    @property
+    def specs(self) -> tuple[TimeSpec, ...]:
+        return self._specs
 
 
 DEFAULT_MAX_ELAPSED_TIME = 6 * 3600.0
@@ -131,8 +160,19 @@ class AlertsConfig(BaseModel):
     route: RouteConfig = Field(default_factory=_default_route)
     receivers: list[ReceiverConfig] = Field(default_factory=_default_receivers)
     inhibit_rules: list[InhibitRuleConfig] = []
+    time_intervals: list[TimeIntervalConfig] = []
     outbox: OutboxConfig = OutboxConfig()
     feedback: FeedbackConfig = FeedbackConfig()
+
+    _notes: list[Note] = PrivateAttr(default_factory=list)
+
+    @property
+    def unsupported(self) -> list[Note]:
+        """Alertmanager keys that were accepted but have no effect (warnings; errors fail validation)."""
+        return list(self._notes)
+
+    def compiled_time_intervals(self) -> TimeIntervals:
+        return TimeIntervals({ti.name: ti.specs for ti in self.time_intervals})
 
     @model_validator(mode="after")
     def _validate_tree(self) -> AlertsConfig:
@@ -145,7 +185,16 @@ class AlertsConfig(BaseModel):
             errors.append("alerts.route.receiver: the root route needs a receiver (the default destination)")
         if self.route.matchers:
             errors.append("alerts.route.matchers: the root route matches everything; move matchers to routes")
-        _check_route(self.route, "alerts.route", known, errors)
+        for side in ("mute_time_intervals", "active_time_intervals"):
+            if getattr(self.route, side):
+                errors.append(f"alerts.route.{side}: the root route cannot be muted; set it on a child route")
+        interval_names = [ti.name for ti in self.time_intervals]
+        for name in sorted({n for n in interval_names if interval_names.count(n) > 1}):
+            errors.append(
+                f"alerts.time_intervals: time interval {name!r} is defined more than once "
+                "(mute_time_intervals and time_intervals share one set of names)"
+            )
+        _check_route(self.route, "alerts.route", known, errors, set(interval_names))
         for i, rule in enumerate(self.inhibit_rules):
             for side in ("source_matchers", "target_matchers"):
                 for j, text in enumerate(getattr(rule, side)):
@@ -159,6 +208,28 @@ class AlertsConfig(BaseModel):
             raise ValueError("; ".join(errors))
         return self
 
+    # Defined last, so it wraps the checks above: with dialect errors, theirs are listed too.
+    @model_validator(mode="wrap")
+    @classmethod
+    def _alertmanager_dialect(cls, data: Any, handler: Any) -> Any:
+        """Alertmanager's spellings are rewritten first; keys Watchkeeper lacks become notes (amdialect)."""
+        if not isinstance(data, dict):
+            return handler(data)
+        translated, notes = translate(data)
+        errors = [str(n) for n in notes if n.level == ERROR]
+        if errors:
+            errors += [f"{n} (warning)" for n in notes if n.level != ERROR]
+            try:
+                handler(translated)
+            except ValidationError as exc:  # report the rest too, in one go
+                errors += [_error_line(e) for e in exc.errors()]
+            raise ValueError(
+                "\n    ".join(["the configuration uses what Watchkeeper does not implement:", *errors])
+            )
+        model = handler(translated)
+        model._notes = notes
+        return model
+
 
 def _check_matcher(text: str, key: str, errors: list[str]) -> None:
     try:
@@ -167,7 +238,16 @@ def _check_matcher(text: str, key: str, errors: list[str]) -> None:
         errors.append(f"{key}: {exc}")
 
 
-def _check_route(route: RouteConfig, key: str, known: set[str], errors: list[str]) -> None:
+def _error_line(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    return "alerts." + ".".join(str(p) for p in error["loc"]) + f": {message}"
+
+
+def _check_route(
+    route: RouteConfig, key: str, known: set[str], errors: list[str], intervals: set[str]
+) -> None:
     if route.receiver is not None and route.receiver not in known:
         hint = ", ".join(sorted(known)) or "none defined"
         errors.append(
@@ -178,5 +258,16 @@ def _check_route(route: RouteConfig, key: str, known: set[str], errors: list[str
         _check_matcher(text, f"{key}.matchers[{j}]", errors)
     if route.group_by is not None and GROUP_BY_ALL in route.group_by and len(route.group_by) > 1:
         errors.append(f"{key}.group_by: '...' (group by all labels) cannot be combined with other labels")
+    if route.group_by is not None:
+        for name in sorted({n for n in route.group_by if route.group_by.count(n) > 1}):
+            errors.append(f"{key}.group_by: label {name!r} is listed twice")
+    for side in ("mute_time_intervals", "active_time_intervals"):
+        for name in getattr(route, side):
+            if name not in intervals:
+                hint = ", ".join(sorted(intervals)) or "none defined"
+                errors.append(
+                    f"{key}.{side}: unknown time interval {name!r}: define it under alerts.time_intervals "
+                    f"(known: {hint})"
+                )
     for i, child in enumerate(route.routes):
-        _check_route(child, f"{key}.routes[{i}]", known, errors)
+        _check_route(child, f"{key}.routes[{i}]", known, errors, intervals)

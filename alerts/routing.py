@@ -40,6 +40,8 @@ class Route:
     repeat_interval: float
     send_resolved: bool
     annotations: dict[str, str]
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
     children: list[Route] = field(default_factory=list)
     _index_label: str | None = None
     _index: dict[str, list[int]] = field(default_factory=dict)
@@ -141,6 +143,8 @@ def compile_route(cfg: RouteConfig, parent: Route | None = None, path: str = "ro
         ),
         send_resolved=bool(pick(cfg.send_resolved, parent.send_resolved if parent else None, True)),
         annotations={**(parent.annotations if parent else {}), **cfg.annotations},
+        mute_time_intervals=tuple(cfg.mute_time_intervals),  # not inherited (Alertmanager's rule)
+        active_time_intervals=tuple(cfg.active_time_intervals),
     )
     route.children = [
         compile_route(child, route, f"{path}.routes[{i}]") for i, child in enumerate(cfg.routes)
@@ -183,6 +187,10 @@ class Router:
             matchers = ", ".join(str(m) for m in route.matchers) or "(everything)"
             group = "..." if route.group_by_all else ",".join(route.group_by)
             flags = " continue" if route.continue_ else ""
+            if route.mute_time_intervals:
+                flags += f" mute_time_intervals=[{','.join(route.mute_time_intervals)}]"
+            if route.active_time_intervals:
+                flags += f" active_time_intervals=[{','.join(route.active_time_intervals)}]"
             lines.append(
                 f"{'  ' * depth}- {route.path}: match {matchers} -> receiver={route.receiver} "
                 f"group_by=[{group}] "

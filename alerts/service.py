@@ -47,6 +47,7 @@ from watchkeeper.alerts.store.rows import (
     parse_timestamp,
 )
 from watchkeeper.alerts.store.schema import COMPONENT, NEVER_TOLD, migrations
+from watchkeeper.alerts.timeintervals import at
 from watchkeeper.core import metrics
 from watchkeeper.core.findings import Finding
 from watchkeeper.core.store import Database, SqliteDatabase, Tx, migrate
@@ -106,6 +107,7 @@ class AlertsService(FeedbackMixin, ActivityMixin):
         migrate(self.db, {COMPONENT: migrations(legacy_dir)})
         self.router = Router(self.cfg.route)
         self.inhibitor = Inhibitor(self.cfg.inhibit_rules)
+        self.time_intervals = self.cfg.compiled_time_intervals()
         self.channel_kinds = {k: list(v) for k, v in (channel_kinds or {}).items()}
         self.worker = worker or worker_name()
         self._cache_lock = threading.Lock()
@@ -268,6 +270,11 @@ class AlertsService(FeedbackMixin, ActivityMixin):
             for target in targets_table.of_incident(tx, incident):
                 if target.next_flush_at is None or target.next_flush_at > now:
                     continue
+                if self._route_muted(target.route, now):
+                    # As Alertmanager: nothing is sent this flush; the next one (group_interval) tries again.
+                    target.next_flush_at = next_flush(target, now)
+                    targets_table.save(tx, target)
+                    continue
                 decision = flush_decision(target, inc, now)
                 if decision is not None:
                     event, repeat = decision
@@ -283,6 +290,13 @@ class AlertsService(FeedbackMixin, ActivityMixin):
                         target.announced = True
                 target.next_flush_at = next_flush(target, now)
                 targets_table.save(tx, target)
+
+    def _route_muted(self, path: str, now: float) -> str | None:
+        """Why the route at `path` sends nothing now (its mute / active time intervals), or None."""
+        route = self.router.by_path.get(path)
+        if route is None or not (route.mute_time_intervals or route.active_time_intervals):
+            return None
+        return self.time_intervals.muted(route.mute_time_intervals, route.active_time_intervals, at(now))
 
     def _enqueue(
         self,

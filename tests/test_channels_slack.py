@@ -108,3 +108,39 @@ def test_slack_paces_one_message_per_second(receiver: Receiver) -> None:
     assert channel.min_interval_s() == 1.0 and channel.kind == "slack"
     assert "abc" not in channel.destination_key
     close_channels([channel])
+
+
+def test_alertmanager_spelling_sends_channel_username_and_icon(receiver: Receiver) -> None:
+    """`api_url`, `channel`, `username`, `icon_emoji` as Alertmanager spells them reach Slack."""
+    from watchkeeper.alerts.config import AlertsConfig
+
+    cfg = AlertsConfig.model_validate(
+        {
+            "route": {"receiver": "oncall"},
+            "receivers": [
+                {
+                    "name": "oncall",
+                    "slack_configs": [
+                        {
+                            "api_url": receiver.url + "/services/T1/B1/abc",
+                            "channel": "#ml-alerts",
+                            "username": "watchkeeper",
+                            "icon_emoji": ":rotating_light:",
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    (channel,) = build_channels(cfg.receivers[0], dashboard_url="http://127.0.0.1:8686")
+    try:
+        assert channel.send(make_notification()).ok
+    finally:
+        close_channels([channel])
+    payload = receiver.last.json()
+    assert (payload["channel"], payload["username"], payload["icon_emoji"]) == (
+        "#ml-alerts",
+        "watchkeeper",
+        ":rotating_light:",
+    )
+    assert payload["blocks"][0]["type"] == "header"

@@ -76,6 +76,18 @@ class Daemon:
                 raise
             raise StartupError(f"cannot start: {type(exc).__name__}: {exc}") from exc
 
+    def _log_alerts_config_warnings(self) -> None:
+        """Once at start: Alertmanager keys that have no effect, and group_by labels no detector sets."""
+        from watchkeeper.alerts.amdialect import label_warnings
+        from watchkeeper.core import plugins
+
+        cfg = self.settings.alerts
+        produced = {n: tuple(p.metadata.labels) for n, p in plugins.load("watchkeeper.detectors").items()}
+        for line in [str(note) for note in cfg.unsupported] + label_warnings(
+            cfg.route, cfg.inhibit_rules, produced
+        ):
+            log.warning("alerts config: %s (see `watchkeeper alerts check-config`)", line)
+
     def _start(self) -> None:
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +127,7 @@ class Daemon:
         if "alerts" in self.stages:
             from watchkeeper.alerts.stage import AlertsStage
 
+            self._log_alerts_config_warnings()
             assert self.bus is not None
             self.alerts = AlertsStage(
                 s.alerts,

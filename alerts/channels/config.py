@@ -112,7 +112,20 @@ class _WebhookUrlConfig(ChannelConfig):
 
 
 class SlackConfig(_WebhookUrlConfig):
-    """Slack incoming webhook (https://hooks.slack.com/services/...)."""
+    """Slack incoming webhook (https://hooks.slack.com/services/...).
+
+    `channel`, `username`, `icon_emoji` and `icon_url` are sent with each message, as Alertmanager sends
+    them; Slack honours them for legacy webhooks, while an app's webhook posts to the channel it was made for.
+    """
+
+    channel: str | None = None
+    username: str | None = None
+    icon_emoji: str | None = None
+    icon_url: str | None = None
+
+    def message_overrides(self) -> dict[str, str]:
+        keys = ("channel", "username", "icon_emoji", "icon_url")
+        return {k: getattr(self, k) for k in keys if getattr(self, k)}
 
 
 class TeamsConfig(_WebhookUrlConfig):

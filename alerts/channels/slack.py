@@ -125,6 +125,7 @@ class SlackChannel(ConfiguredChannel):
         assert config.url is not None
         self._url = config.url.get_secret_value()
         self._max_text = config.max_text_chars
+        self._overrides = config.message_overrides()
         self.destination_key = f"slack:{destination_hash(self._url)}"
         self._sender = HttpSender(
             slack_policy(config_key),
@@ -137,7 +138,7 @@ class SlackChannel(ConfiguredChannel):
 
     def deliver(self, notification: Notification, timeout_s: float) -> DeliveryResult:
         view = build_view(notification, dashboard_url=self.dashboard_url, max_text_chars=self._max_text)
-        body = json.dumps(slack_payload(view), ensure_ascii=False).encode()
+        body = json.dumps({**slack_payload(view), **self._overrides}, ensure_ascii=False).encode()
         return self._sender.post(self._url, body=body, timeout_s=timeout_s)
 
     def close(self) -> None:

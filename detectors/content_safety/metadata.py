@@ -12,7 +12,7 @@ import json
 
 from watchkeeper.core.detector import DetectorMetadata
 from watchkeeper.core.evidence import EvidenceSchema, Field, Rest, Text
-from watchkeeper.core.findings import Severity
+from watchkeeper.core.findings import CALL_LABELS, Severity
 from watchkeeper.detectors.content_safety.settings import ARTIFACTS_DIR, HEADS
 
 _UNMEASURED = "precision at the shipped threshold not measured on labelled data: a ticket, not a page"
@@ -43,6 +43,7 @@ METADATA = DetectorMetadata(
         ("", "Harmful content in answers ({kind})"),
     ),
     category_severities=_measured(),
+    labels=(*CALL_LABELS, "source"),
     evidence=EvidenceSchema(
         fields=(
             Field("source", "string", "output (the answer) or input (the user's message)"),

@@ -16,6 +16,7 @@ METADATA = DetectorMetadata(
         "size floor); always a warning: how often a drift is worth an engineer's time is unmeasured"
     ),
     titles=(("", "Behaviour drift ({kind})"),),
+    labels=("app", "env", "detector", "category"),
     evidence=EvidenceSchema(
         fields=(
             Field("test", "string", "kolmogorov-smirnov, two-proportion z or chi-square"),

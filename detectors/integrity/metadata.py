@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from watchkeeper.core.detector import DetectorMetadata
 from watchkeeper.core.evidence import Diff, EvidenceSchema, Field, KeyValues, Note, Row, Text
-from watchkeeper.core.findings import Severity
+from watchkeeper.core.findings import CALL_LABELS, Severity
 
 METADATA = DetectorMetadata(
     name="integrity",
@@ -27,6 +27,7 @@ METADATA = DetectorMetadata(
         ("parameter_change", Severity.warning, "sampling parameters changed; answers may drift"),
         ("provider_config_change", Severity.warning, "the provider changed its serving configuration"),
     ),
+    labels=(*CALL_LABELS, "prompt_sha", "param"),
     evidence=EvidenceSchema(
         fields=(
             Field("diff", "string", "unified diff, approved -> observed prompt (when the text was captured)"),

@@ -16,6 +16,7 @@ METADATA = DetectorMetadata(
         "sensitive narrative of the watchlist"
     ),
     titles=(("", "Recurring off-topic theme across unrelated conversations"),),
+    labels=("app", "env", "detector", "category", "theme", "narrative"),
     evidence=EvidenceSchema(
         fields=(
             Field("theme", "string", "the theme's most characteristic words"),

@@ -20,6 +20,34 @@ class ConfigError(ValueError):
     """The configuration is invalid; str() is a user-facing message naming the key and the fix."""
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without 1.1's base-60 numbers: `17:00` and `1:5` stay strings, as Alertmanager (Go) reads them.
+
+    PyYAML's safe loader turns `end_time: 17:00` into 1020 and `days_of_month: [1:5]` into 65; Alertmanager's
+    docs write times unquoted, so a pasted time interval must read as written."""
+
+
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _NUMBER_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+# PyYAML's own number patterns, minus their base-60 alternatives.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The top-level mapping of a YAML config file (empty for an empty file). Raises ConfigError."""
     try:
@@ -29,7 +57,7 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"cannot read config file {path}: {exc.strerror}; pass an existing file with -c"
         ) from exc
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if loaded is None:
@@ -58,5 +86,6 @@ def format_validation_error(err: ValidationError, source: str, prefix: tuple[str
             secret = any(_SECRET_WORDS.search(str(p)) for p in loc)
             hint = e["msg"] if secret or isinstance(got, dict | list) else f"{e['msg']} (got {got!r})"
         env = "WATCHKEEPER_" + "__".join(str(p).upper() for p in loc)
-        lines.append(f"  - {key}: {hint}  [env override: {env}]")
+        first, newline, rest = str(hint).partition("\n")  # a list of problems: the override goes first
+        lines.append(f"  - {key}: {first}  [env override: {env}]{newline}{rest}")
     return "\n".join(lines)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from watchkeeper.core import plugins
 from watchkeeper.core.detector_state import DetectorState
 from watchkeeper.core.evidence import EvidenceSchema
-from watchkeeper.core.findings import Finding, Severity
+from watchkeeper.core.findings import CALL_LABELS, Finding, Severity
 from watchkeeper.core.records import ModelCall
 from watchkeeper.core.store import Database
 
@@ -60,7 +60,9 @@ class DetectorMetadata:
     - `default_severity` and `severity_reason`: what a finding is worth unless the detector says otherwise
       for a category (`category_severities`: (category prefix, severity, reason)) or the operator overrides
       it (`detectors.<name>.severity`);
-    - `evidence`: the fields of `Finding.evidence` and how the dashboard shows them.
+    - `evidence`: the fields of `Finding.evidence` and how the dashboard shows them;
+    - `labels`: the label names its findings may carry (routing adds `severity`), so a route grouping by a
+      label nobody sets can be flagged.
     """
 
     name: str
@@ -70,6 +72,7 @@ class DetectorMetadata:
     titles: tuple[tuple[str, str], ...] = ()
     category_severities: tuple[tuple[str, Severity, str], ...] = ()
     evidence: EvidenceSchema = field(default_factory=EvidenceSchema)
+    labels: tuple[str, ...] = CALL_LABELS
 
     def title(self, category: str) -> str | None:
         """The pager title of a category, or None when no prefix matches."""
@@ -98,6 +101,7 @@ class DetectorMetadata:
                 for p, sev, why in self.category_severities
             ],
             "evidence_schema": self.evidence.to_json(),
+            "labels": list(self.labels),
         }
 
 

@@ -66,6 +66,10 @@ class Finding:
 _FIELDS = tuple(f.name for f in fields(Finding))
 
 
+#: the labels `call_labels` gives every finding (a detector's metadata lists what it adds or drops)
+CALL_LABELS = ("app", "env", "model", "provider", "detector", "category")
+
+
 def call_labels(call: ModelCall, detector: str, category: str, **extra: str) -> dict[str, str]:
     labels = {
         "app": call.service,

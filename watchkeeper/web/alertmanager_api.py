@@ -281,6 +281,9 @@ def _route_yaml(route: Any) -> dict[str, Any]:
         value = getattr(route, key, None)
         if value is not None:
             out[key] = _duration(float(value))
+    for key in ("mute_time_intervals", "active_time_intervals"):
+        if getattr(route, key, None):
+            out[key] = list(getattr(route, key))
     if route.routes:
         out["routes"] = [_route_yaml(child) for child in route.routes]
     return out
@@ -301,6 +304,10 @@ def alertmanager_config_yaml(cfg: Any) -> str:
                 **({"equal": list(rule.equal)} if rule.equal else {}),
             }
             for rule in cfg.inhibit_rules
+        ]
+    if getattr(cfg, "time_intervals", None):
+        doc["time_intervals"] = [
+            {"name": ti.name, "time_intervals": ti.time_intervals} for ti in cfg.time_intervals
         ]
     return yaml.safe_dump(doc, sort_keys=False)
 

@@ -255,6 +255,7 @@ class DetectorInfo(_Response):
     evidence_schema: dict[str, Any] = Field(
         default_factory=dict, description="JSON Schema of Finding.evidence (x-layout: how it is shown)"
     )
+    labels: list[str] = Field(default_factory=list, description="label names its findings may carry")
 
 
 # -- status ------------------------------------------------------------------------------------------------
