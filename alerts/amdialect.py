@@ -113,11 +113,37 @@ def looks_like_alertmanager_file(data: Mapping[str, Any]) -> bool:
     return "alerts" not in data and bool(ALERTMANAGER_TOP_KEYS & set(data)) and "route" in data
 
 
+#: keys only Alertmanager's spelling has: a section holding one was written for Alertmanager
+_ALERTMANAGER_ONLY = frozenset(
+    {
+        "global", "templates", "match", "match_re", "source_match", "source_match_re", "target_match",
+        "target_match_re", "api_url", "api_url_file", "smarthost", "max_alerts", "service_key",
+        "auth_username", "auth_password", "auth_password_file", "require_tls", "http_config",
+        "msteams_configs", *_UNUSED_RECEIVERS,
+    }
+)  # fmt: skip
+_WEBHOOK_FORMAT = (
+    "the body is Watchkeeper's incident JSON, not Alertmanager's webhook payload; set format: alertmanager "
+    "for Alertmanager's (version 4), or format: watchkeeper to keep this one"
+)
+
+
+def _alertmanager_spelled(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return bool(_ALERTMANAGER_ONLY & set(value)) or any(_alertmanager_spelled(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_alertmanager_spelled(v) for v in value)
+    return False
+
+
 def translate(section: Mapping[str, Any], prefix: str = "alerts") -> tuple[dict[str, Any], list[Note]]:
     """The alerts section with Alertmanager spellings rewritten, and the notes on what is not supported."""
     data = copy.deepcopy(dict(section))
     notes: list[Note] = []
+    spelled = _alertmanager_spelled(data)
     defaults = _global(data, prefix, notes)
+    if spelled:
+        defaults["__alertmanager__"] = True
     if "templates" in data:
         templates = data.pop("templates")
         if templates:
@@ -308,6 +334,8 @@ def _slack(entry: dict[str, Any], key: str, defaults: Mapping[str, Any], notes: 
 
 
 def _webhook(entry: dict[str, Any], key: str, defaults: Mapping[str, Any], notes: list[Note]) -> None:
+    if defaults.get("__alertmanager__") and "format" not in entry:
+        notes.append(Note(f"{key}.format", _WEBHOOK_FORMAT, WARNING))
     _http_config(entry, key, notes)
     max_alerts = entry.pop("max_alerts", None)
     if max_alerts is not None and (isinstance(max_alerts, bool) or not isinstance(max_alerts, int)):

@@ -258,6 +258,7 @@ def test_unsupported_keys_warn_or_fail_and_are_all_listed() -> None:
         ("warning", "alerts.receivers[0].pagerduty_configs[0].description"),
         ("error", "alerts.receivers[1].victorops_configs"),
         ("error", "alerts.receivers[2].pagerduty_configs[0].service_key"),
+        ("warning", "alerts.receivers[3].webhook_configs[0].format"),
         ("error", "alerts.receivers[3].webhook_configs[0].http_config"),
     ]
     with pytest.raises(ValidationError) as err:
@@ -432,6 +433,7 @@ EXPECTED: dict[str, tuple[bool, list[tuple[str, str]]]] = {
             ("warning", "alerts.receivers[1].pagerduty_configs[0].severity"),
             ("warning", "alerts.receivers[2].slack_configs[0].title"),
             ("warning", "alerts.receivers[2].slack_configs[0].text"),
+            ("warning", "alerts.receivers[3].webhook_configs[0].format"),
             ("warning", "alerts.receivers[4].opsgenie_configs[0].priority"),
         ],
     ),
@@ -450,6 +452,7 @@ EXPECTED: dict[str, tuple[bool, list[tuple[str, str]]]] = {
             ("warning", "alerts.receivers[0].email_configs[0].auth_identity"),
             ("error", "alerts.receivers[1].victorops_configs"),
             ("error", "alerts.receivers[2].pagerduty_configs[0].service_key"),
+            ("warning", "alerts.receivers[3].webhook_configs[0].format"),
             ("error", "alerts.receivers[3].webhook_configs[0].http_config"),
         ],
     ),
@@ -568,3 +571,73 @@ def test_routing_tree_served_to_amtool_is_valid_alertmanager(tmp_path: Path) -> 
     path.write_text(yaml.safe_dump(rendered))
     am = amtool_check(path)
     assert am.returncode == 0, am.stdout + am.stderr
+
+
+# ------------------------------------------------ webhooks in Alertmanager's payload format
+def _deliver_webhook(url: str, event: Any) -> None:
+    from tests.support.receivers import make_notification
+    from watchkeeper.alerts.channels import ReceiverConfig, build_channels, close_channels
+
+    config = ReceiverConfig(name="hook", webhook_configs=[{"url": url, "format": "alertmanager"}])
+    (channel,) = build_channels(config, dashboard_url="http://127.0.0.1:8686")
+    try:
+        assert channel.send(make_notification(event)).ok
+    finally:
+        close_channels([channel])
+
+
+@requires_alertmanager
+def test_webhook_in_alertmanager_format_matches_the_real_alertmanager_payload(tmp_path: Path) -> None:
+    """A receiver written for Alertmanager's webhooks gets the same shape from Watchkeeper's
+    `format: alertmanager`: what the real Alertmanager posts is the reference."""
+    import json
+    import time
+    import urllib.request
+
+    from tests.support.alertmanager import Alertmanager
+    from watchkeeper.alerts.channels.alertmanager import fingerprint
+    from watchkeeper.alerts.model import Event
+
+    am_hook, ours = WebhookReceiver(), WebhookReceiver()
+    config = {
+        "route": {"receiver": "hook", "group_by": ["app"], "group_wait": "0s", "group_interval": "1s"},
+        "receivers": [{"name": "hook", "webhook_configs": [{"url": am_hook.url, "send_resolved": True}]}],
+    }
+    try:
+        with Alertmanager(tmp_path, config) as am:
+            labels = {"alertname": "content_safety", "app": "support-bot", "severity": "critical"}
+            alert = [
+                {"labels": labels, "annotations": {"summary": "x"}, "generatorURL": "http://wk/incidents/1"}
+            ]
+            request = urllib.request.Request(
+                f"{am.url}/api/v2/alerts",
+                data=json.dumps(alert).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            urllib.request.urlopen(request, timeout=5).close()
+            deadline = time.monotonic() + 30
+            while not am_hook.received and time.monotonic() < deadline:
+                time.sleep(0.1)
+            (reference,) = am_hook.take()
+        reference.pop("_received_monotonic")
+        _deliver_webhook(ours.url, Event.trigger)
+        _deliver_webhook(ours.url, Event.resolve)
+        firing, resolved = ours.take()
+    finally:
+        am_hook.close()
+        ours.close()
+    for body in (firing, resolved):
+        body.pop("_received_monotonic")
+        assert set(body) == set(reference)
+        assert set(body["alerts"][0]) == set(reference["alerts"][0])
+        assert body["version"] == reference["version"] == "4"
+        for key in ("groupLabels", "commonLabels", "commonAnnotations"):
+            assert all(isinstance(v, str) for v in body[key].values())
+    assert reference["alerts"][0]["endsAt"] == firing["alerts"][0]["endsAt"] == "0001-01-01T00:00:00Z"
+    assert reference["alerts"][0]["fingerprint"] == fingerprint(labels)  # the same fingerprint function
+    alert = firing["alerts"][0]
+    assert firing["status"] == alert["status"] == "firing" and resolved["status"] == "resolved"
+    assert alert["fingerprint"] == fingerprint(alert["labels"])
+    assert alert["labels"]["alertname"] == "content_safety" and alert["labels"]["severity"] == "critical"
+    assert alert["generatorURL"] == "https://watchkeeper.example.com/incidents/inc-7f3a9c"
+    assert resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"

@@ -180,6 +180,11 @@ class WebhookConfig(ChannelConfig):
     #: extra secrets during a rotation: the body is signed with each, signatures space-separated
     secrets: list[SecretStr] = Field(default_factory=list)
     max_text_chars: int = Field(4000, ge=200, le=100_000)
+    format: Literal["watchkeeper", "alertmanager"] = Field(
+        "watchkeeper",
+        description="watchkeeper: the incident as JSON; alertmanager: Alertmanager's webhook payload "
+        "(version 4), for receivers written for Alertmanager",
+    )
 
     @model_validator(mode="after")
     def _resolve(self) -> Any:

@@ -4,7 +4,7 @@ Headers: `webhook-id` (the notification id: the same on every retry, so receiver
 `webhook-timestamp` (unix seconds of this attempt) and `webhook-signature`: `v1,<base64 HMAC-SHA256>` of
 `{id}.{timestamp}.{body}`, one per configured secret (space-separated) so secrets can be rotated without
 downtime. Status handling follows the spec: 2xx success; 3xx and 410 final; 429, 502, 504 (and other 5xx, 408)
-retried.
+retried. With `format: alertmanager` the body is Alertmanager's webhook payload instead (same headers).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import json
 import time
 from typing import Any
 
+from watchkeeper.alerts.channels.alertmanager import alert_body, fingerprint
 from watchkeeper.alerts.channels.base import ChannelContext, ChannelPlugin, DeliveryResult
 from watchkeeper.alerts.channels.config import WebhookConfig, decode_signing_secret
 from watchkeeper.alerts.channels.http import ConfiguredChannel, HttpSender, Policy, destination_hash
 from watchkeeper.alerts.channels.render import bounded, iso
-from watchkeeper.alerts.model import Notification
+from watchkeeper.alerts.model import Event, Notification
 
 
 def sign(msg_id: str, timestamp: int, body: bytes, keys: list[bytes]) -> str:
@@ -44,6 +45,47 @@ def webhook_body(notification: Notification, *, dashboard_url: str, max_text_cha
     }
 
 
+#: Alertmanager's webhook payloads give a firing alert this endsAt (Go's zero time)
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def alertmanager_webhook_body(
+    notification: Notification, *, dashboard_url: str, max_text_chars: int
+) -> dict[str, Any]:
+    """Alertmanager's webhook payload (version 4) for one incident: a group of one alert.
+
+    The alert is the one the `alertmanager` receiver sends (labels, annotations, fingerprint), so a receiver
+    written for Alertmanager's webhooks reads Watchkeeper's unchanged."""
+    incident = notification.incident.to_dict()
+    url = notification.dashboard_url or dashboard_url
+    alert = alert_body(
+        incident,
+        incident_url=url,
+        static_labels={},
+        now=notification.created_at,
+        lifetime_s=0.0,
+        max_text_chars=max_text_chars,
+    )
+    resolved = notification.event is Event.resolve or incident.get("status") == "resolved"
+    status = "resolved" if resolved else "firing"
+    if not resolved:
+        alert["endsAt"] = GO_ZERO_TIME
+    alert = {"status": status, **alert, "fingerprint": fingerprint(alert["labels"])}
+    group = incident.get("labels") or {}
+    return {
+        "version": "4",
+        "groupKey": "{}:{" + ", ".join(f"{k}={json.dumps(str(group[k]))}" for k in sorted(group)) + "}",
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": notification.receiver,
+        "groupLabels": dict(incident.get("labels") or {}),
+        "commonLabels": dict(alert["labels"]),
+        "commonAnnotations": dict(alert["annotations"]),
+        "externalURL": dashboard_url,
+        "alerts": [alert],
+    }
+
+
 class WebhookChannel(ConfiguredChannel):
     kind = "webhook"
     vendor = "Webhook"
@@ -55,6 +97,7 @@ class WebhookChannel(ConfiguredChannel):
         assert config.url is not None
         self._url = config.url.get_secret_value()
         self._max_text = config.max_text_chars
+        self._body = alertmanager_webhook_body if config.format == "alertmanager" else webhook_body
         secrets = config.signing_secrets()
         self._keys = [decode_signing_secret(s, key=f"{config_key}.secret") for s in secrets]
         self.destination_key = f"webhook:{destination_hash(self._url)}"
@@ -66,7 +109,7 @@ class WebhookChannel(ConfiguredChannel):
 
     def deliver(self, notification: Notification, timeout_s: float) -> DeliveryResult:
         body = json.dumps(
-            webhook_body(notification, dashboard_url=self.dashboard_url, max_text_chars=self._max_text),
+            self._body(notification, dashboard_url=self.dashboard_url, max_text_chars=self._max_text),
             ensure_ascii=False,
             separators=(",", ":"),
         ).encode()
