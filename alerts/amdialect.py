@@ -21,7 +21,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from watchkeeper.alerts.matchers import split_matchers
+from watchkeeper.alerts.matchers import MatcherError, parse_matcher, split_matchers
 
 ERROR: Literal["error"] = "error"
 WARNING: Literal["warning"] = "warning"
@@ -456,10 +456,11 @@ def _msteams(entry: Any, key: str, notes: list[Note]) -> Any:
 def label_warnings(
     route: Any, inhibit_rules: Any, produced: Mapping[str, Collection[str]], prefix: str = "alerts"
 ) -> list[str]:
-    """Warnings for `group_by` / `equal` labels that no detector's findings carry.
+    """Warnings for `group_by` / `equal` labels and matchers on labels that no detector's findings carry.
 
     `produced` maps a detector name to the labels its findings carry (its metadata's `labels`); routing
-    adds `severity`. Grouping by a label nobody sets puts every incident of the route into one group."""
+    adds `severity`. Grouping by a label nobody sets puts every incident of the route into one group; a
+    matcher that needs such a label to be non-empty (`alertname="Watchdog"`) never matches."""
     known = {"severity"}.union(*produced.values()) if produced else {"severity"}
     carried = ", ".join(sorted(known))
     out: list[str] = []
@@ -473,12 +474,24 @@ def label_warnings(
                 f"{key}: no detector produces label {name!r}, so {what} (findings carry: {carried}){hint}"
             )
 
+    def never(matchers: Any, key: str) -> None:
+        for j, text in enumerate(matchers or []):
+            try:
+                matcher = parse_matcher(text)
+            except MatcherError:
+                continue  # reported by validation
+            if matcher.name not in known and not matcher.matches({}):
+                check([matcher.name], f"{key}[{j}]", "this matcher never matches")
+
     def visit(node: Any, key: str) -> None:
         check(getattr(node, "group_by", None), f"{key}.group_by", "it does not split groups")
+        never(getattr(node, "matchers", None), f"{key}.matchers")
         for i, child in enumerate(getattr(node, "routes", [])):
             visit(child, f"{key}.routes[{i}]")
 
     visit(route, f"{prefix}.route")
     for i, rule in enumerate(inhibit_rules or []):
         check(getattr(rule, "equal", None), f"{prefix}.inhibit_rules[{i}].equal", "it is empty on both sides")
+        for side in ("source_matchers", "target_matchers"):
+            never(getattr(rule, side, None), f"{prefix}.inhibit_rules[{i}].{side}")
     return out

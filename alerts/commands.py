@@ -34,7 +34,9 @@ def _load(config: str, *, alertmanager_file: bool = False) -> AlertsConfig:
     try:
         data = read_config_file(config) if (alertmanager_file or load_settings is None) else None
         if data is not None and alertmanager_file and looks_like_alertmanager_file(data):
-            click.echo(f"{config}: an Alertmanager file, read as the alerts: section of watchkeeper.yaml")
+            click.echo(
+                f"{config}: an Alertmanager file, read as the alerts: section of watchkeeper.yaml", err=True
+            )
             section = data
         elif load_settings is not None:
             return load_settings(config).alerts
@@ -115,8 +117,9 @@ def check_config(config: str) -> None:
 @click.option("--labels", required=True, help="labels of a finding, e.g. app=chatbot,detector=content_safety")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def test_route(config: str, labels: str, as_json: bool) -> None:
-    """Dry run: which receivers would get a finding with these labels, through which routes."""
-    alerts = _load(config)
+    """Dry run: which receivers would get a finding with these labels, through which routes (a whole
+    Alertmanager file is read as the alerts section, as check-config does)."""
+    alerts = _load(config, alertmanager_file=True)
     parsed = _parse_labels(labels)
     parsed.setdefault("severity", "warning")
     from watchkeeper.alerts.routing import Router

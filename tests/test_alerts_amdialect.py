@@ -302,6 +302,7 @@ def test_group_by_label_no_detector_produces_is_warned() -> None:
                 "routes": [
                     {"matchers": ['app="x"'], "group_by": ["..."]},
                     {"group_by": ["cluster", "theme"]},
+                    {"matchers": ['alertname="Watchdog"', 'team!="db"', 'owner=~"|ml"']},
                 ],
             },
             "inhibit_rules": [
@@ -317,8 +318,10 @@ def test_group_by_label_no_detector_produces_is_warned() -> None:
     assert [w.split(":")[0] for w in warnings] == [
         "alerts.route.group_by",
         "alerts.route.routes[1].group_by",
+        "alerts.route.routes[2].matchers[0]",  # team!="db" and owner=~"|ml" match without the label
         "alerts.inhibit_rules[0].equal",
     ]
+    assert "this matcher never matches" in warnings[2]
     assert "'alertname'" in warnings[0] and "alertname is Watchkeeper's detector" in warnings[0]
     assert "'cluster'" in warnings[1] and "theme" not in warnings[1].split("(")[0]
     assert label_warnings(alerts_config({}).route, [], produced) == []  # the default grouping is sound
