@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from watchkeeper.core.detector import MemoryState
+from watchkeeper.core.detector_state import DetectorState
 from watchkeeper.core.findings import Severity
 from watchkeeper.detectors.topic_injection.detector import (
     TopicInjectionDetector,
@@ -163,18 +165,61 @@ def test_theme_id_survives_a_restart_through_state() -> None:
     first = TopicInjectionDetector(SETTINGS, state=state)
     before = [f for c in calls for f in first.observe(c)]
     assert before
-    again = TopicInjectionDetector(SETTINGS, state=state)  # candidate clusters lost, reported themes kept
+    first.close()
+    state.checkpoint()  # what the detectors stage does at stop
+    again = TopicInjectionDetector(SETTINGS, state=state)
     later = _injected_stream("birds_surveillance", n=700)[500:]
     after = [f for c in later for f in again.observe(c)]
     assert after
     assert {f.fingerprint for f in after} == {before[0].fingerprint}
 
 
+def test_evicted_and_reloaded_apps_give_the_same_findings() -> None:
+    """An app whose state leaves memory (LRU over capacity, a partition moved away) and comes back from its
+    checkpoint, mid-cluster and with its history and document frequencies, judges exactly as one that never
+    left: the same findings, ids, severities and evidence."""
+    streams = [_injected_stream(name) for name in ("birds_surveillance", "vaccine_microchips")]
+    calls = sorted(
+        (replace(c, service=f"app-{i}") for i, stream in enumerate(streams) for c in stream),
+        key=lambda c: c.start_time_s,
+    )
+    steady_detector = TopicInjectionDetector(SETTINGS)
+    steady = [(f.id, f.severity, f.evidence) for c in calls for f in steady_detector.observe(c)]
+    assert steady
+
+    state = MemoryState()
+    detector = TopicInjectionDetector(SETTINGS, state=state)
+    moved: list[tuple[str, object, dict]] = []
+    for n, call in enumerate(calls):
+        moved += [(f.id, f.severity, f.evidence) for f in detector.observe(call)]
+        if n % 97 == 0:  # checkpoint, forget every app: each next call reloads its app from the checkpoint
+            state.checkpoint()
+            for container in state.containers:
+                container.evict(container.apps())
+    assert moved == steady
+
+
+def test_a_flood_of_one_call_apps_keeps_a_few_kilobytes_each() -> None:
+    """50,000 distinct apps must not cost 50,000 x (themes x vocabulary) floats: an app's arrays grow with
+    the themes it has, and the LRU keeps `capacity` apps in memory (the rest live in their checkpoints)."""
+    state = DetectorState("memory", capacity=50)
+    detector = TopicInjectionDetector(SETTINGS, state=state)
+    for i, (prompt, answer) in enumerate(synthetic_corpus(400, seed=9)):
+        detector.observe(replace(make_call(i, 5, prompt, answer), service=f"app-{i}"))
+        if i % 50 == 49:
+            state.checkpoint()
+    container = next(c for c in state.containers if c.detector == state.detector)
+    assert len(container) <= 50
+    for app in container.apps():
+        st = container.peek(app)
+        assert st is not None and st.sums.nbytes <= 16 * 2048 * 4
+
+
 def test_app_boilerplate_learned_during_warmup_never_alerts() -> None:
     detector = TopicInjectionDetector(SETTINGS)
     calls = [make_call(i, 5, *pair) for i, pair in enumerate(synthetic_corpus(800, seed=5))]
     assert [f for c in calls for f in detector.observe(c)] == []
-    assert len(detector._apps["sim-chatbot"].learned) >= 1  # the Contoso closing line
+    assert len(detector._apps.get("sim-chatbot").learned) >= 1  # the Contoso closing line
 
 
 def test_watchlist_is_extendable_and_validated(tmp_path: Path) -> None:

@@ -78,16 +78,44 @@ class _Cluster:
 
 @dataclass(slots=True)
 class _App:
-    sums: np.ndarray  # (max_themes, DIM): sum of member vectors per candidate theme
-    norms: np.ndarray
-    last: np.ndarray  # last time a candidate got a member, for eviction
+    """What the detector knows about one app. Candidate themes are rows 0..n-1 (n = len(clusters)): their
+    arrays grow with the themes an app actually has, up to `max_themes`, so a flood of one-call apps costs
+    a few kilobytes each, and the whole state is one checkpoint (`dump`/`load`), so an app evicted from
+    memory (LRU) or moved to another worker comes back exactly as it left."""
+
+    sums: np.ndarray  # (>= n, DIM): sum of member vectors per candidate theme
+    norms: np.ndarray  # (>= n,)
+    last: np.ndarray  # (>= n,): last time a candidate got a member, for eviction
     clusters: list[_Cluster | None]
     learned: np.ndarray  # boilerplate learned during warm-up, rows normalized
-    themes: dict[str, dict] = field(default_factory=dict)  # persisted reported themes
+    themes: dict[str, dict] = field(default_factory=dict)  # reported themes (stable ids)
     df: DocumentFrequency = field(default_factory=DocumentFrequency)
     calls: int = 0
     warm: bool = False
-    history: PassageHistory = field(default_factory=lambda: PassageHistory(512))  # replaced by _app()
+    history: PassageHistory = field(default_factory=lambda: PassageHistory(512))  # replaced by _new_app()
+
+    def grow(self) -> int:
+        """A fresh candidate row (arrays grow in chunks, so adding themes stays cheap)."""
+        n = len(self.clusters)
+        if n == len(self.sums):
+            extra = max(8, n)
+            self.sums = np.vstack([self.sums, np.zeros((extra, DIM), dtype=np.float32)])
+            self.norms = np.concatenate([self.norms, np.ones(extra, dtype=np.float32)])
+            self.last = np.concatenate([self.last, np.full(extra, -np.inf)])
+        self.clusters.append(None)
+        return n
+
+
+def _sparse(row: np.ndarray) -> list[list]:
+    idx = np.flatnonzero(row)
+    return [idx.tolist(), row[idx].tolist()]
+
+
+def _dense_rows(rows: list, dim: int = DIM) -> np.ndarray:
+    out = np.zeros((len(rows), dim), dtype=np.float32)
+    for r, (idx, val) in enumerate(rows):
+        out[r, np.asarray(idx, dtype=np.intp)] = np.asarray(val, dtype=np.float32)
+    return out
 
 
 class TopicInjectionDetector(Detector):
@@ -115,52 +143,91 @@ class TopicInjectionDetector(Detector):
         self._narrative_matrix, source = phrase_vectors(rows)
         self._narrative_rows = [self._narrative_rows[i] for i in source]
         self._boilerplate = phrase_vectors(list(BOILERPLATE) + list(self.cfg.boilerplate))[0]
-        self._apps: dict[str, _App] = {}
+        self._members_maxlen = max(2 * self.cfg.min_conversations, self.cfg.max_examples, 8)
+        self._apps = self.state.apps(new=self._new_app, load=self._load_app, dump=self._dump_app)
         self._models: OrderedDict[str, PassageHistory] = OrderedDict()
 
     # -- state ------------------------------------------------------------------------------------------
-    def _app(self, app: str) -> _App:
-        st = self._apps.get(app)
-        if st is None:
-            cap = self.cfg.max_themes
-            saved = self.state.get(f"app:{app}") or {}
-            learned = [
-                dense(np.asarray(i, dtype=np.intp), np.asarray(v, dtype=np.float32))
-                for i, v in saved.get("learned", [])
-            ]
-            st = _App(
-                sums=np.zeros((cap, DIM), dtype=np.float32),
-                norms=np.ones(cap, dtype=np.float32),
-                last=np.full(cap, -np.inf),
-                clusters=[None] * cap,
-                learned=np.vstack(learned) if learned else np.zeros((0, DIM), dtype=np.float32),
-                themes=dict(saved.get("themes", {})),
-                warm=bool(saved.get("warm", False)),
-                history=PassageHistory.load(saved.get("history"), self.cfg.history_size),
-                calls=int(saved.get("calls", 0)),
-            )
-            self._apps[app] = st
-        return st
+    def _new_app(self, app: str) -> _App:
+        """A fresh app, or one saved by an earlier version (warm-up, learned phrasing, themes, history)."""
+        saved = self.state.get(f"app:{app}") or {}
+        return _App(
+            sums=np.zeros((0, DIM), dtype=np.float32),
+            norms=np.ones(0, dtype=np.float32),
+            last=np.full(0, -np.inf),
+            clusters=[],
+            learned=_dense_rows(saved.get("learned", [])),
+            themes=dict(saved.get("themes", {})),
+            warm=bool(saved.get("warm", False)),
+            history=PassageHistory.load(saved.get("history"), self.cfg.history_size),
+            calls=int(saved.get("calls", 0)),
+        )
 
-    def _save(self, app: str, st: _App) -> None:
-        learned = []
-        for row in st.learned:
-            idx = np.flatnonzero(row)
-            learned.append([idx.tolist(), [round(float(x), 5) for x in row[idx]]])
-        self.state.put(
-            f"app:{app}",
-            {
-                "warm": st.warm,
-                "learned": learned,
-                "themes": st.themes,
-                "calls": st.calls,
-                "history": st.history.dump(),
-            },
+    def _dump_app(self, st: _App) -> dict:
+        """Everything that changes the app's findings, compact (sparse centroids) and exact (float32 values
+        as written, so a reloaded app judges as one that never left)."""
+        n = len(st.clusters)
+        return {
+            "calls": st.calls,
+            "warm": st.warm,
+            "sums": [_sparse(st.sums[i]) for i in range(n)],
+            "norms": st.norms[:n].tolist(),
+            "last": st.last[:n].tolist(),
+            "clusters": [None if c is None else self._dump_cluster(c) for c in st.clusters],
+            "learned": [_sparse(row) for row in st.learned],
+            "themes": st.themes,
+            "df": {"docs": st.df.docs, "counts": dict(st.df.counts)},
+            "history": st.history.dump(),
+        }
+
+    def _load_app(self, app: str, data: dict) -> _App:
+        n = len(data.get("clusters", []))
+        df = DocumentFrequency()
+        df.docs = int(data.get("df", {}).get("docs", 0))
+        df.counts.update(data.get("df", {}).get("counts", {}))
+        return _App(
+            sums=_dense_rows(data.get("sums", [])),
+            norms=np.asarray(data.get("norms", []), dtype=np.float32).reshape(n),
+            last=np.asarray(data.get("last", []), dtype=np.float64).reshape(n),
+            clusters=[None if c is None else self._load_cluster(c) for c in data.get("clusters", [])],
+            learned=_dense_rows(data.get("learned", [])),
+            themes=dict(data.get("themes", {})),
+            df=df,
+            calls=int(data.get("calls", 0)),
+            warm=bool(data.get("warm", False)),
+            history=PassageHistory.load(data.get("history"), self.cfg.history_size),
+        )
+
+    @staticmethod
+    def _dump_cluster(c: _Cluster) -> dict:
+        return {
+            "members": [
+                [m.conversation, m.time, m.trace_id, m.span_id, m.prompt, m.passage, m.model]
+                for m in c.members
+            ],
+            "boilerplate": c.boilerplate,
+            "theme": c.theme,
+            "narrative": c.narrative.id if c.narrative else None,
+            "reported": c.reported,
+            "at": [c.onset, c.seen_before, c.model_onset, c.model_seen_before],
+        }
+
+    def _load_cluster(self, data: dict) -> _Cluster:
+        onset, seen_before, model_onset, model_seen_before = data["at"]
+        narrative = next((n for n in self.narratives if n.id == data.get("narrative")), None)
+        return _Cluster(
+            members=deque((_Member(*m) for m in data["members"]), maxlen=self._members_maxlen),
+            boilerplate=bool(data["boilerplate"]),
+            theme=data["theme"],
+            narrative=narrative,
+            reported=int(data["reported"]),
+            onset=int(onset),
+            seen_before=int(seen_before),
+            model_onset=int(model_onset),
+            model_seen_before=int(model_seen_before),
         )
 
     def close(self) -> None:
-        for app, st in self._apps.items():
-            self._save(app, st)
         for model, history in self._models.items():
             self.state.put(f"model:{model}", history.dump())
 
@@ -204,11 +271,10 @@ class TopicInjectionDetector(Detector):
         return self._narrative_rows[best] if sims[best] >= self.cfg.watchlist_similarity else None
 
     def observe(self, call: ModelCall) -> list[Finding]:
-        st = self._app(call.service)
+        st = self._apps.get(call.service)
         st.calls += 1
         if not st.warm and st.calls >= self.cfg.warmup_calls:
             st.warm = True
-            self._save(call.service, st)
         model = self._model_history(call.model or "unknown")
         model.calls += 1
         st.history.calls = st.calls
@@ -236,21 +302,22 @@ class TopicInjectionDetector(Detector):
         return findings
 
     def _slot(self, st: _App, idx: np.ndarray, val: np.ndarray) -> tuple[int, bool]:
-        """The candidate theme this passage joins, or a fresh slot (evicting the least recent)."""
-        live = np.isfinite(st.last)
-        if live.any():
-            sims = (st.sums[:, idx] @ val) / st.norms
-            sims[~live] = -1.0
+        """The candidate theme this passage joins, or a fresh slot (evicting the least recent when full)."""
+        n = len(st.clusters)
+        if n:
+            sims = (st.sums[:n, idx] @ val) / st.norms[:n]
             best = int(np.argmax(sims))
             if sims[best] >= self.cfg.similarity:
                 return best, False
+        if n < self.cfg.max_themes:
+            return st.grow(), True
         # Evict a passage seen once before a recurring one: a slow injection must outlive one-off noise.
         sizes = np.fromiter(
             (len(c.members) if c is not None else 0 for c in st.clusters),
             dtype=np.int64,
-            count=len(st.clusters),
+            count=n,
         )
-        slot = int(np.argmin(np.where(sizes <= 1, st.last, st.last + 1e12)))
+        slot = int(np.argmin(np.where(sizes <= 1, st.last[:n], st.last[:n] + 1e12)))
         st.sums[slot] = 0.0
         st.norms[slot] = 1.0
         st.clusters[slot] = None
@@ -274,10 +341,9 @@ class TopicInjectionDetector(Detector):
         st.last[slot] = now
         cluster = st.clusters[slot]
         if fresh or cluster is None:
-            maxlen = max(2 * cfg.min_conversations, cfg.max_examples, 8)
             model = self._model_history(call.model or "unknown")
             cluster = st.clusters[slot] = _Cluster(
-                members=deque(maxlen=maxlen),
+                members=deque(maxlen=self._members_maxlen),
                 onset=st.calls,
                 seen_before=st.history.seen - 1,
                 model_onset=model.calls,
@@ -323,7 +389,6 @@ class TopicInjectionDetector(Detector):
                     cluster.boilerplate = True
                     if len(st.learned) < 128:
                         st.learned = np.vstack([st.learned, centroid[None, :]])
-                        self._save(call.service, st)
                     return None
             cluster.theme, cluster.narrative = self._theme_for(call.service, st, centroid, narrative)
         if cluster.theme in seen_themes:
@@ -388,7 +453,6 @@ class TopicInjectionDetector(Detector):
                 "val": [round(float(x), 5) for x in centroid[top] / max(np.linalg.norm(centroid[top]), 1e-6)],
                 "narrative": narrative.id if narrative else None,
             }
-            self._save(app, st)
         return theme_id, narrative
 
     def _finding(

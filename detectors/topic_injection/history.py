@@ -54,7 +54,7 @@ class PassageHistory:
             "capacity": self.capacity,
             "seen": self.seen,
             "calls": self.calls,
-            "rows": [[idx.tolist(), [round(float(v), 4) for v in val], t] for idx, val, t in self.rows],
+            "rows": [[idx.tolist(), val.tolist(), t] for idx, val, t in self.rows],  # float32 exact
         }
 
     @classmethod
