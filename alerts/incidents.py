@@ -9,7 +9,7 @@ resolves. A resolved incident is never reopened; the next finding of that group 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from watchkeeper.alerts.model import Event, Status
@@ -122,24 +122,11 @@ class OpenIncident:
             self.annotations.update(finding.annotations)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "group_key": self.group_key,
-            "route": self.route,
-            "status": self.status.value,
-            "severity": self.severity,
-            "title": self.title,
-            "summary": self.summary,
-            "labels": self.labels,
-            "annotations": self.annotations,
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
-            "finding_count": self.finding_count,
-            "severity_counts": self.severity_counts,
-            "acknowledged_by": self.acknowledged_by,
-            "acknowledged_at": self.acknowledged_at,
-            "resolved_at": None,
-        }
+        """The incident as notifications carry it (the payload `Incident.from_dict` reads back)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["status"] = self.status.value
+        data["resolved_at"] = None
+        return data
 
 
 @dataclass(slots=True)

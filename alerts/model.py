@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -43,6 +43,14 @@ class Incident:
         data = asdict(self)
         data["status"] = self.status.value
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Incident:
+        """The incident of a notification payload (`OpenIncident.to_dict()` plus status and samples):
+        every field by its name, so the payload and this type cannot drift apart."""
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values["status"] = Status(values["status"])
+        return cls(**values)
 
 
 @dataclass(slots=True)

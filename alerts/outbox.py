@@ -17,12 +17,11 @@ import random
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any
 
 from watchkeeper.alerts.channels.base import Channel, DeliveryResult
 from watchkeeper.alerts.clock import Clock, SystemClock
 from watchkeeper.alerts.config import OutboxConfig
-from watchkeeper.alerts.model import Event, Incident, Notification, Status
+from watchkeeper.alerts.model import Event, Incident, Notification
 from watchkeeper.alerts.service import AlertsService
 from watchkeeper.alerts.store import OutboxRow
 from watchkeeper.core import metrics
@@ -46,23 +45,7 @@ def retry_delay(
 
 
 def to_notification(row: OutboxRow, dashboard_url: str) -> Notification:
-    data: dict[str, Any] = json.loads(row.payload)
-    incident = Incident(
-        id=data["id"],
-        group_key=data["group_key"],
-        status=Status(data["status"]),
-        severity=data["severity"],
-        title=data["title"],
-        summary=data["summary"],
-        labels=data["labels"],
-        first_seen=data["first_seen"],
-        last_seen=data["last_seen"],
-        finding_count=data["finding_count"],
-        annotations=data.get("annotations", {}),
-        acknowledged_by=data.get("acknowledged_by"),
-        resolved_at=data.get("resolved_at"),
-        samples=data.get("samples", []),
-    )
+    incident = Incident.from_dict(json.loads(row.payload))
     return Notification(
         id=row.id,
         incident=incident,

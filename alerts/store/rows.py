@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,26 +102,13 @@ def incident_row(inc: OpenIncident, now: float) -> tuple[Any, ...]:
 
 
 def open_incident_from_row(row: Row) -> OpenIncident:
-    """An open `incidents` row as the `OpenIncident` the grouping policy folds findings into."""
-    return OpenIncident(
-        id=row["id"],
-        group_key=row["group_key"],
-        route=row["route"],
-        status=Status(row["status"]),
-        severity=row["severity"],
-        title=row["title"],
-        summary=row["summary"],
-        labels=json.loads(row["labels"]),
-        annotations=json.loads(row["annotations"]),
-        first_seen=row["first_seen"],
-        last_seen=row["last_seen"],
-        last_received_at=row["last_received_at"],
-        finding_count=row["finding_count"],
-        severity_counts=json.loads(row["severity_counts"]),
-        acknowledged_by=row["acknowledged_by"],
-        acknowledged_at=row["acknowledged_at"],
-        created_at=row["created_at"],
-    )
+    """An open `incidents` row as the `OpenIncident` the grouping policy folds findings into (the columns
+    decoded once, by `incident_dict`)."""
+    data = incident_dict(row)
+    values = {f.name: data.get(f.name) for f in fields(OpenIncident)}
+    values["status"] = Status(values["status"])
+    values["last_received_at"] = row["last_received_at"]
+    return OpenIncident(**values)
 
 
 def outbox_row(r: Row) -> OutboxRow:
