@@ -97,29 +97,38 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 class LinearHeads:
     """NB-LR heads over hashed features: score = w . (x * r) / ||x * r|| + b, one column per head.
 
-    Only features seen at least `min_df` times in training are kept; `columns` are their hashed indices.
+    Only features seen at least `min_df` times in training are kept; `columns` are their hashed indices. In
+    memory the heads are two dense (kept features x heads) matrices and one lookup from hashed id to kept
+    row: a fraction of a sparse matrix over the whole hashed space (the daemon's RSS budget).
     """
 
     names: list[str]
     columns: np.ndarray  # (k,) int64 hashed feature ids
-    ratios: np.ndarray  # (k, H) float32 NB log-count ratios r
-    weights: np.ndarray  # (k, H) float32 w * r (so the numerator is one product)
+    ratios: np.ndarray  # (k, H) NB log-count ratios r (float16 as stored)
+    weights: np.ndarray  # (k, H) w * r (so the numerator is one product; float16 as stored)
     bias: np.ndarray  # (H,) float32
     n_features: int
 
     def __post_init__(self) -> None:
-        self._num = self._scatter(self.weights)
-        self._den = self._scatter(self.ratios**2)
+        self._num = np.ascontiguousarray(self.weights, dtype=np.float32)
+        self._den = np.ascontiguousarray(self.ratios, dtype=np.float32) ** 2
+        self._row = np.full(self.n_features, -1, dtype=np.int32)
+        self._row[self.columns] = np.arange(len(self.columns), dtype=np.int32)
 
-    def _scatter(self, dense: np.ndarray) -> sp.csr_matrix:
-        coo = sp.coo_matrix(dense)
-        shape = (self.n_features, len(self.names))
-        return sp.csr_matrix((coo.data, (self.columns[coo.row], coo.col)), shape=shape, dtype=np.float32)
+    def _kept(self, x: sp.csr_matrix) -> sp.csr_matrix:
+        """x restricted to the kept features, columns renumbered to their rows in the heads."""
+        rows = np.repeat(np.arange(x.shape[0], dtype=np.int64), np.diff(x.indptr))
+        cols = self._row[x.indices]
+        keep = cols >= 0
+        return sp.csr_matrix(
+            (x.data[keep], (rows[keep], cols[keep])), shape=(x.shape[0], len(self.columns)), dtype=np.float32
+        )
 
     def decision(self, x: sp.csr_matrix) -> np.ndarray:
         """Raw decision values (n, H); x must be binary (so x**2 == x)."""
-        num = np.asarray((x @ self._num).todense())
-        den = np.sqrt(np.asarray((x @ self._den).todense()))
+        kept = self._kept(x)
+        num = np.asarray(kept @ self._num)
+        den = np.sqrt(np.asarray(kept @ self._den))
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
         return z + self.bias[None, :]
@@ -142,9 +151,9 @@ class LinearHeads:
     def from_arrays(cls, names: list[str], arrays: dict[str, np.ndarray], prefix: str) -> LinearHeads:
         return cls(
             names=names,
-            columns=arrays[f"{prefix}columns"].astype(np.int64),  # float16 on disk, float32 in memory
-            ratios=arrays[f"{prefix}ratios"].astype(np.float32),
-            weights=arrays[f"{prefix}weights"].astype(np.float32),
+            columns=arrays[f"{prefix}columns"].astype(np.int64),
+            ratios=arrays[f"{prefix}ratios"],  # float16, as stored
+            weights=arrays[f"{prefix}weights"],
             bias=arrays[f"{prefix}bias"].astype(np.float32),
             n_features=int(arrays[f"{prefix}n_features"][0]),
         )
