@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 from pydantic import ValidationError
 
 from watchkeeper.core.findings import Severity
@@ -82,6 +86,57 @@ def test_other_token_formats(secret: str) -> None:
 def test_everyday_prose_with_numbers_is_not_flagged(text: str) -> None:
     scores, flagged = LeakageDetector().score_text(text)
     assert not flagged, (text, scores)
+
+
+@pytest.mark.parametrize(
+    "phone",
+    ["+33 6 58 93 95 28", "06 58 93 95 28", "+31 6 7781 6025", "+49 30 8841 2975", "+39 345 918 2736"],
+)
+def test_european_phone_formats_are_found(phone: str) -> None:
+    found = LeakageDetector().matches(f"Call the customer back on {phone}.")
+    assert [(m.category, m.value) for m in found] == [("phone", phone)]
+
+
+@pytest.mark.parametrize(
+    ("country", "bban"),
+    [("FR", "1027807814012345678AB12"), ("ES", "04871234567890123456"), ("DE", "500105170648489890")],
+)
+def test_an_iban_is_an_iban_not_a_card(country: str, bban: str) -> None:
+    """An IBAN's digits can pass the Luhn check: its own check digits decide its category."""
+    from watchkeeper.evaluation.leakage import _iban
+
+    iban = _iban(country, bban)
+    spaced = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+    for written in (iban, spaced):
+        found = LeakageDetector().matches(f"Transfer the refund to {written}.")
+        assert [m.category for m in found] == ["iban"], (written, found)
+
+
+def test_the_leakage_simulation_reports_every_category(tmp_path: Path) -> None:
+    """`watchkeeper eval leakage` on a small answers file: every category's leaks are found, look-alikes
+    and echoes are not, and the table names precision per category."""
+    from watchkeeper.evaluation import leakage
+
+    folder = tmp_path / "alpaca_eval_outputs"
+    folder.mkdir()
+    rows = [
+        {
+            "instruction": f"Suggest a name for cat number {i}.",
+            "output": "Try Miso. Short names are easy. Cats like them.",
+        }
+        for i in range(30)
+    ]
+    (folder / "tiny.model_outputs.json").write_text(json.dumps(rows))
+    tallies = leakage.simulate(tmp_path, per_category=20, seed=1)
+    assert set(tallies) == set(leakage.GENERATORS)
+    for category, t in tallies.items():
+        assert t.leaks == 20 and t.found == 20, (category, t)
+        assert t.on_clean == 0 and t.on_look_alike == 0 and t.correct == t.reported, (category, t)
+    result = CliRunner().invoke(leakage.leakage_eval_cmd, ["--data", str(tmp_path), "--per-category", "5"])
+    assert result.exit_code == 0, result.output
+    assert "precision" in result.output and "private_key" in result.output
+    missing = CliRunner().invoke(leakage.leakage_eval_cmd, ["--data", str(tmp_path / "nowhere")])
+    assert missing.exit_code != 0 and "--data" in missing.output
 
 
 def test_validators() -> None:

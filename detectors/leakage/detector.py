@@ -225,8 +225,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
         re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b"),
         None,  # domain placeholders are settings-dependent: checked in the detector
     ),
-    ("payment_card", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card_ok),
+    # IBANs before cards: an IBAN's digits can pass Luhn, and its check digits are the stronger evidence
     ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"), iban_ok),
+    ("payment_card", re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card_ok),
     ("ssn", re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"), _ssn_ok),
     (
         "ip_address",
@@ -237,6 +238,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
         "phone",
         re.compile(
             r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?![\w-])"
+            # European mobile and national formats: +33 6 12 34 56 78, 06 12 34 56 78, +31 6 1234 5678
+            r"|(?<![\w+])(?:\+\d{2,3}[ .-]?\d|0\d)(?:[ .-]\d{2}){4}(?![\w-])"
+            r"|(?<![\w+])\+\d{2,3}[ .-]?\d[ .-]\d{4}[ .-]\d{4}(?![\w-])"
             r"|(?<![\w+])\+\d{10,14}\b"
         ),
         _phone_ok,

@@ -1,7 +1,7 @@
 """Evaluations of the whole pipeline (detectors and incidents together), as opposed to one detector's.
 
-`false_pages_command` is what the `eval.false-pages` entry point names: its help loads at once, the replay
-(numpy, every detector) only when it runs.
+`false_pages_command` and `leakage_command` are what the `eval.false-pages` and `eval.leakage` entry points
+name: their help loads at once, the replay (numpy, every detector) only when it runs.
 """
 
 from __future__ import annotations
@@ -16,3 +16,12 @@ def _false_pages() -> object:
 
 
 false_pages_command = CommandPlugin("Clean-traffic replay: the incidents it would open.", _false_pages)
+
+
+def _leakage() -> object:
+    from watchkeeper.evaluation.leakage import leakage_eval_cmd
+
+    return leakage_eval_cmd
+
+
+leakage_command = CommandPlugin("Leakage precision and recall on a simulation over real answers.", _leakage)
