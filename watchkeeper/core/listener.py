@@ -7,7 +7,9 @@ factory) behind a guard that
 
 - answers `503` + `Retry-After` and closes a connection beyond `max_connections` (the fd is free at once);
 - closes a connection that has not sent a complete request head `header_read_timeout_s` after connecting
-  (half-sent heads, idle sockets that never send anything);
+  (half-sent heads, idle sockets that never send anything), and likewise for every later request on a
+  keep-alive connection: the deadline starts with the request's first byte (it follows the requests by their
+  `Content-Length`; a chunked body ends the tracking, leaving that connection to aiohttp's timeouts);
 - leaves idle keep-alive connections to aiohttp's keep-alive timeout (`idle_timeout_s`).
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,9 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 _HEAD_END = b"\r\n\r\n"
+_MAX_HEAD = 64 * 1024  # aiohttp refuses far smaller heads; past this the framing is not followed
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*(?=\r\n|$)", re.IGNORECASE)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[^\r\n]*chunked", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -74,30 +80,58 @@ class _Refusal(asyncio.Protocol):
 
 
 class _Guarded(asyncio.Protocol):
-    """Forwards everything to aiohttp's handler; watches only for the end of the first request head."""
+    """Forwards everything to aiohttp's handler; follows the request framing only to time request heads."""
 
     def __init__(self, inner: Any, guard: ConnectionGuard) -> None:
         self._inner = inner
         self._guard = guard
-        self._tail = b""
+        self._head = b""  # the request head read so far
+        self._phase = "head"  # head | body | idle (between requests) | untracked
+        self._body_left = 0
         self._timer: asyncio.TimerHandle | None = None
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._guard.limits.header_read_timeout_s, self._expire)
+        self._arm()
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._timer is not None:
-            probe = self._tail + data
-            if _HEAD_END in probe:
-                self._cancel()
-            else:
-                self._tail = probe[-3:]
+        self._follow(data)
         self._inner.data_received(data)
+
+    def _follow(self, data: bytes) -> None:
+        """Advance the framing over `data`: a request head (deadline running), its body, the next request."""
+        view = memoryview(data)
+        while view and self._phase != "untracked":
+            if self._phase == "idle":  # the first byte of the next request
+                self._phase, self._head = "head", b""
+                self._arm()
+            if self._phase == "head":
+                probe = self._head + bytes(view[: _MAX_HEAD + 4])
+                end = probe.find(_HEAD_END)
+                if end < 0:
+                    self._head = probe
+                    if len(probe) > _MAX_HEAD:
+                        self._phase = "untracked"  # aiohttp answers 431/400 itself
+                    return
+                consumed = end + len(_HEAD_END) - len(self._head)
+                head, self._head = probe[:end], b""
+                self._cancel()
+                view = view[consumed:]
+                if _CHUNKED.search(head):
+                    self._phase = "untracked"
+                    return
+                found = _CONTENT_LENGTH.search(head)
+                self._body_left = int(found.group(1)) if found else 0
+                self._phase = "body"
+            if self._phase == "body":
+                take = min(self._body_left, len(view))
+                self._body_left -= take
+                view = view[take:]
+                if self._body_left == 0:
+                    self._phase = "idle"
 
     def eof_received(self) -> bool | None:
         return self._inner.eof_received()
@@ -113,11 +147,15 @@ class _Guarded(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._inner.resume_writing()
 
+    def _arm(self) -> None:
+        self._cancel()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._guard.limits.header_read_timeout_s, self._expire)
+
     def _cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._tail = b""
 
     def _expire(self) -> None:
         self._timer = None
