@@ -224,6 +224,23 @@ def test_over_budget_every_call_is_still_judged_and_coverage_says_so() -> None:
     assert metrics.CONTENT_SAFETY_COVERAGE.labels("budget-app")._value.get() == pytest.approx(read / 40)
 
 
+def test_detectors_built_again_share_the_loaded_model(tmp_path: Path) -> None:
+    """A config reload or a second suite in one process does not load the ~460 MB judge again; changed
+    artifacts on disk are loaded afresh."""
+    first, second = ContentSafetyDetector(), ContentSafetyDetector()
+    assert first.judge is second.judge and first.lexical is second.lexical
+    copy = tmp_path / "artifacts"
+    shutil.copytree(ARTIFACTS_DIR, copy)
+    moved = ContentSafetyDetector(ContentSafetySettings(artifacts_dir=str(copy)))
+    again = ContentSafetyDetector(ContentSafetySettings(artifacts_dir=str(copy)))
+    assert moved.judge is again.judge and moved.judge is not first.judge
+    calibration = json.loads((copy / "calibration.json").read_text())
+    calibration["thresholds"]["hate"] = 0.42
+    (copy / "calibration.json").write_text(json.dumps(calibration))
+    reloaded = ContentSafetyDetector(ContentSafetySettings(artifacts_dir=str(copy)))
+    assert reloaded.judge is not moved.judge and reloaded.judge.calibration.thresholds["hate"] == 0.42
+
+
 def test_missing_or_corrupt_artifacts_name_the_file_and_the_fix(tmp_path: Path) -> None:
     broken = tmp_path / "artifacts"
     shutil.copytree(ARTIFACTS_DIR, broken, ignore=shutil.ignore_patterns(".train"))

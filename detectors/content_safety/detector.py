@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,35 @@ def severity_ladders(root: Path) -> dict[str, list[tuple[float, Severity]]]:
     return ladders
 
 
+def _artifact_stamp(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """What identifies the artifacts on disk: each file's name, size and modification time."""
+    try:
+        return tuple(
+            sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in root.iterdir() if p.is_file())
+        )
+    except OSError:
+        return ()
+
+
+_MODELS: dict[tuple[str, tuple[tuple[str, int, int], ...]], tuple[Judge, LexicalSignal]] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def shared_models(root: Path) -> tuple[Judge, LexicalSignal]:
+    """The judge and lexical signal of an artifacts folder, loaded once per process (they are read-only, and
+    ~460 MB): detectors built again (a config reload, several suites, the scorer and the daemon in one
+    process) share them. Changed files on disk load afresh; at most two versions are kept."""
+    key = (str(root.resolve()), _artifact_stamp(root))
+    with _MODELS_LOCK:
+        models = _MODELS.get(key)
+        if models is None:
+            models = (Judge(root), LexicalSignal(root))
+            while len(_MODELS) >= 2:
+                _MODELS.pop(next(iter(_MODELS)))
+            _MODELS[key] = models
+        return models
+
+
 class SemanticBudget:
     """A bucket of CPU seconds the judge may spend: refilled at `share` seconds per second, `burst_s` deep."""
 
@@ -116,8 +146,7 @@ class ContentSafetyDetector(Detector):
     def __init__(self, settings: ContentSafetySettings | None = None, **kwargs: Any) -> None:
         super().__init__(settings, **kwargs)
         root = Path(self.settings.artifacts_dir) if self.settings.artifacts_dir else ARTIFACTS_DIR
-        self.judge = Judge(root)
-        self.lexical = LexicalSignal(root)
+        self.judge, self.lexical = shared_models(root)
         self.thresholds = {**self.judge.calibration.thresholds, **self.settings.thresholds}
         self._threshold_row = np.array([self.thresholds[h] for h in SCORED])
         self.ladders = severity_ladders(root)
