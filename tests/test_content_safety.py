@@ -187,6 +187,9 @@ def test_findings_carry_scores_judge_and_excerpt(detector: ContentSafetyDetector
     assert f.evidence["source"] == "output" and f.evidence["judge"] == "semantic"
     assert set(f.evidence["scores"]) == {*SCORED, "any"}
     assert case["text"][:20] in f.evidence["excerpt"]
+    # why it has its severity: the score and the measured precision behind that step of the ladder
+    assert f.evidence["severity_reason"].startswith(f"score {f.score:.2f}: ")
+    assert "flag threshold" in f.evidence["severity_reason"] or "precision" in f.evidence["severity_reason"]
 
 
 @pytest.mark.xfail(

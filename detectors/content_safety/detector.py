@@ -32,7 +32,7 @@ from watchkeeper.core import metrics
 from watchkeeper.core.detector import Detector, DetectorSettings
 from watchkeeper.core.findings import Finding, Severity, call_labels, make_finding
 from watchkeeper.core.records import ModelCall
-from watchkeeper.detectors.content_safety.gate import can_page, level_for, verdicts
+from watchkeeper.detectors.content_safety.gate import MIN_WORDS_TO_PAGE, can_page, level_for, verdicts
 from watchkeeper.detectors.content_safety.judge import CALIBRATION_FILE, Judge
 from watchkeeper.detectors.content_safety.lexical import LexicalSignal
 from watchkeeper.detectors.content_safety.metadata import METADATA
@@ -53,24 +53,33 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_RE.findall(text) if s.strip()]
 
 
-def severity_ladders(root: Path) -> dict[str, list[tuple[float, Severity]]]:
-    """Per category, the severity a calibrated score earns, as chosen at training from measured precision
-    (`calibration.json`, shown in the model card); artifacts without a ladder earn their one severity."""
+Level = tuple[Severity, str]  # the severity a score earns, and why (the measured precision behind it)
+
+
+def severity_ladders(root: Path) -> dict[str, list[tuple[float, Level]]]:
+    """Per category, the severity a calibrated score earns and why, as chosen at training from measured
+    precision (`calibration.json`, shown in the model card); artifacts without a ladder earn one severity."""
     try:
         data = json.loads((root / CALIBRATION_FILE).read_text())
     except (OSError, ValueError):
         data = {}
-    ladders: dict[str, list[tuple[float, Severity]]] = {}
+    ladders: dict[str, list[tuple[float, Level]]] = {}
     for head in HEADS:
         try:
             if head in data.get("levels", {}):
-                ladders[head] = [(float(t), Severity(v)) for t, v in data["levels"][head]]
+                reasons = list(data.get("level_reasons", {}).get(head, []))
+                reasons += [""] * (len(data["levels"][head]) - len(reasons))
+                ladders[head] = [
+                    (float(t), (Severity(v), reason))
+                    for (t, v), reason in zip(data["levels"][head], reasons, strict=False)
+                ]
             elif head in data.get("severity", {}):
-                ladders[head] = [(0.0, Severity(data["severity"][head]))]
+                reason = str(data.get("severity_reason", {}).get(head, ""))
+                ladders[head] = [(0.0, (Severity(data["severity"][head]), reason))]
         except (TypeError, ValueError):
             continue
-    for category, severity, _ in METADATA.category_severities:
-        ladders.setdefault(category, [(0.0, severity)])
+    for category, severity, reason in METADATA.category_severities:
+        ladders.setdefault(category, [(0.0, (severity, reason))])
     return ladders
 
 
@@ -241,17 +250,23 @@ class ContentSafetyDetector(Detector):
             metrics.CONTENT_SAFETY_COVERAGE.labels(app).set(read / total)
 
     def _severity(self, category: str, text: str, score: float) -> Severity:
+        return self.severity_and_reason(category, text, score)[0]
+
+    def severity_and_reason(self, category: str, text: str, score: float) -> Level:
         """The operator's severity for the category if set; else what this score earns on the measured ladder
-        (recorded just over the threshold, sent where precision is high); short answers never page."""
-        severity = (
-            self.settings.severities.get(category)
-            or self.settings.severity
-            or level_for(self.ladders.get(category, []), score)
-            or FALLBACK_SEVERITY
-        )
+        (info just over the threshold, warning or a page where precision is high); short answers never page.
+        The reason goes into the finding, so the on-call engineer sees why it woke them (or did not)."""
+        configured = self.settings.severities.get(category) or self.settings.severity
+        if configured is not None:
+            severity, reason = configured, "set in detectors.content_safety"
+        else:
+            earned = level_for(self.ladders.get(category, []), score)
+            severity, reason = earned if earned is not None else (FALLBACK_SEVERITY, "")
+            if reason:
+                reason = f"score {score:.2f}: {reason}"
         if not can_page(text) and severity.rank > Severity.warning.rank:
-            return Severity.warning
-        return severity
+            return Severity.warning, f"fewer than {MIN_WORDS_TO_PAGE} words: a warning at most"
+        return severity, reason
 
     def _findings(
         self, call: ModelCall, source: str, text: str, row: np.ndarray, hit: np.ndarray, judge: str
@@ -263,6 +278,7 @@ class ContentSafetyDetector(Detector):
         out = []
         for category in categories:
             col = SCORED.index(category)
+            severity, why = self.severity_and_reason(category, text, float(row[col]))
             where = "model output" if source == "output" else "user input"
             what = (
                 "an answer that helps with a harmful request"
@@ -274,12 +290,17 @@ class ContentSafetyDetector(Detector):
                     call,
                     detector=self.name,
                     category=category,
-                    severity=self._severity(category, text, float(row[col])),
+                    severity=severity,
                     score=float(row[col]),
                     summary=f"{what} (probability {row[col]:.2f} >= {self.thresholds[category]:.2f})",
                     excerpt=excerpts[category],
                     labels=call_labels(call, self.name, category, source=source),
-                    evidence={"source": source, "judge": judge, "scores": all_scores},
+                    evidence={
+                        "source": source,
+                        "judge": judge,
+                        "scores": all_scores,
+                        "severity_reason": why,
+                    },
                     id_salt=source,
                 )
             )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from watchkeeper.core.detector import DetectorMetadata
-from watchkeeper.core.evidence import EvidenceSchema, Field, Rest, Text
+from watchkeeper.core.evidence import EvidenceSchema, Field, KeyValues, Rest, Row, Text
 from watchkeeper.core.findings import CALL_LABELS, Severity
 from watchkeeper.detectors.content_safety.settings import ARTIFACTS_DIR, HEADS
 
@@ -49,7 +49,12 @@ METADATA = DetectorMetadata(
             Field("source", "string", "output (the answer) or input (the user's message)"),
             Field("judge", "string", "semantic (the multilingual judge) or lexical (over the CPU budget)"),
             Field("scores", "object", "calibrated probability per category, in [0, 1]"),
+            Field("severity_reason", "string", "why the finding has its severity: the measured precision"),
         ),
-        layout=(Text("excerpt", "Excerpt", highlight=("highlight",)), Rest(style="json")),
+        layout=(
+            Text("excerpt", "Excerpt", highlight=("highlight",)),
+            KeyValues(rows=(Row("Why this severity", "severity_reason"), Row("Read by", "judge"))),
+            Rest(skip=("trace_id", "span_id", "excerpt", "severity_reason", "judge"), style="json"),
+        ),
     ),
 )
