@@ -73,10 +73,13 @@ def load(group: str) -> dict[str, Any]:
             return cached
         found: dict[str, Any] = {}
         origins: dict[str, str] = {}
+        values: dict[str, str] = {}
         ordered = sorted(entry_points(group=group), key=_distribution_order)
         for ep in ordered:
             if ep.name in found:
-                if origins[ep.name] == _dist_name(ep):  # one distribution seen twice on sys.path: first wins
+                # one distribution seen twice on sys.path, or the same object registered by two (the daemon
+                # and the SDK distribution installed together): one plug-in, the first wins
+                if origins[ep.name] == _dist_name(ep) or values[ep.name] == ep.value:
                     continue
                 raise PluginError(
                     f"two plug-ins are named {ep.name!r}: one of {origins[ep.name]} and {_origin(ep)}; "
@@ -90,6 +93,7 @@ def load(group: str) -> dict[str, Any]:
                     "uninstall it"
                 ) from exc
             origins[ep.name] = _dist_name(ep)
+            values[ep.name] = ep.value
         _cache[group] = found
         return found
 
@@ -108,7 +112,7 @@ def load_one(group: str, name: str) -> Any:
     matches = sorted((ep for ep in entry_points(group=group) if ep.name == name), key=_distribution_order)
     if not matches:
         raise PluginError(f"no plug-in named {name!r} in group {group}; installed: {', '.join(names(group))}")
-    if len({_dist_name(ep) for ep in matches}) > 1:
+    if len({_dist_name(ep) for ep in matches}) > 1 and len({ep.value for ep in matches}) > 1:
         raise PluginError(
             f"two plug-ins are named {name!r}: {' and '.join(map(_origin, matches))}; uninstall one of them"
         )

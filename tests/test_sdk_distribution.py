@@ -1,0 +1,152 @@
+"""The light SDK distribution (`sdk/`): built into a wheel, installed alone, it traces a call and exports it
+over OTLP/HTTP without the daemon's code or its heavy dependencies (the test blocks their import)."""
+
+from __future__ import annotations
+
+import email
+import json
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("sklearn", "scipy", "numpy", "tokenizers", "aiohttp", "grpc", "psycopg", "pydantic", "jinja2",
+         "click", "yaml", "prometheus_client", "kafka", "azure")  # fmt: skip
+SDK_FILES = {
+    "watchkeeper/__init__.py",
+    "watchkeeper/core/__init__.py",
+    "watchkeeper/core/identifiers.py",
+    "watchkeeper/core/kafka_security.py",
+    "watchkeeper/core/plugins.py",
+    "watchkeeper/core/records.py",
+    "watchkeeper/core/semconv.py",
+    "watchkeeper/collector/__init__.py",
+}
+
+# Runs in a fresh interpreter without site processing: only the wheel's files and the third-party packages
+# are importable, never the daemon's source tree; the heavy packages raise ImportError if anything asks.
+APP = r"""
+import sys, threading, http.server, json
+target, site_packages, heavy = sys.argv[1], sys.argv[2], set(sys.argv[3].split(","))
+sys.path[:0] = [target]
+sys.path.append(site_packages)
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in heavy:
+            raise ImportError(f"the SDK must not import {name}")
+        return None
+sys.meta_path.insert(0, Block())
+
+received = []
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        received.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+from watchkeeper import collector
+provider = collector.instrument(
+    service_name="sdk-only-app", exporters=("otlp",), otlp_endpoint=f"http://127.0.0.1:{server.server_port}"
+)
+with collector.trace_call(provider="local", model="llama-3-8b") as call:
+    call.set_output("Bonjour ! Comment puis-je vous aider ?")
+provider.force_flush()
+try:
+    import watchkeeper.detectors  # noqa: F401
+    daemon_code = True
+except ImportError:
+    daemon_code = False
+print(json.dumps({
+    "posts": [p for p, _ in received],
+    "model_in_body": any(b"llama-3-8b" in body for _, body in received),
+    "service_in_body": any(b"sdk-only-app" in body for _, body in received),
+    "daemon_code": daemon_code,
+    "watchkeeper_from": __import__("watchkeeper").__file__,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sdk-wheel")
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(REPO / "sdk"),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    (path,) = out.glob("watchkeeper_sdk-*.whl")
+    return path
+
+
+def test_the_wheel_holds_the_sdk_and_needs_none_of_the_daemons_dependencies(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as z:
+        names = [n for n in z.namelist() if not n.startswith("watchkeeper_sdk-")]
+        meta = email.message_from_bytes(z.read(next(n for n in z.namelist() if n.endswith("/METADATA"))))
+        entry_points = z.read(next(n for n in z.namelist() if n.endswith("/entry_points.txt"))).decode()
+    sdk = {n for n in names if n.startswith("watchkeeper/collector/sdk/")}
+    assert (
+        "watchkeeper/collector/sdk/instrument.py" in sdk
+        and "watchkeeper/collector/sdk/exporters/otlp.py" in sdk
+    )
+    assert set(names) - sdk == SDK_FILES, sorted(set(names) - sdk - SDK_FILES)
+    requires = " ".join(meta.get_all("Requires-Dist") or []).lower()
+    for heavy in ("scikit-learn", "scipy", "numpy", "tokenizers", "aiohttp", "grpcio", "psycopg", "pydantic"):
+        assert heavy not in requires, heavy
+    assert meta["Name"] == "watchkeeper-sdk"
+    for name in ("otlp", "kafka", "azure_monitor"):
+        assert f"{name} = watchkeeper.collector.sdk.exporters" in entry_points
+
+
+def test_installed_alone_it_traces_and_exports_a_call(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", APP, str(target), sysconfig.get_paths()["purelib"], ",".join(HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "OTEL_SDK_DISABLED": "false"},
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["watchkeeper_from"].startswith(str(target))
+    assert result["daemon_code"] is False
+    assert "/v1/traces" in result["posts"]
+    assert result["model_in_body"] and result["service_in_body"]
