@@ -1,5 +1,6 @@
-"""The light SDK distribution (`sdk/`): built into a wheel, installed alone, it traces a call and exports it
-over OTLP/HTTP without the daemon's code or its heavy dependencies (the test blocks their import)."""
+"""The light SDK distribution (`sdk/`): built into a wheel and installed alone, it traces a call and exports
+it over OTLP/HTTP without the daemon's code or its heavy dependencies (the test blocks their import), and an
+app using it alone traces an OpenAI call into a running daemon."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.support.daemon import get_json, running_daemon, wait_until
+from tests.support.fake_openai import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("sklearn", "scipy", "numpy", "tokenizers", "aiohttp", "grpc", "psycopg", "pydantic", "jinja2",
@@ -150,3 +154,86 @@ def test_installed_alone_it_traces_and_exports_a_call(wheel: Path, tmp_path: Pat
     assert result["daemon_code"] is False
     assert "/v1/traces" in result["posts"]
     assert result["model_in_body"] and result["service_in_body"]
+
+
+# An app with the SDK alone and the openai client (its own dependency, so pydantic and httpx are allowed):
+# one chat call to an OpenAI-compatible server, traced into the daemon's intake.
+OPENAI_APP = r"""
+import sys
+target, site_packages, heavy, intake, base_url = sys.argv[1:6]
+sys.path[:0] = [target]
+sys.path.append(site_packages)
+heavy = set(heavy.split(","))
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in heavy:
+            raise ImportError(f"the SDK must not import {name}")
+        return None
+sys.meta_path.insert(0, Block())
+
+from watchkeeper import collector
+provider = collector.instrument(service_name="sdk-only-openai", otlp_endpoint=intake, capture_content=True)
+import openai
+client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0)
+answer = client.chat.completions.create(
+    model="gpt-4o-mini", messages=[{"role": "user", "content": "Where is my parcel?"}]
+)
+provider.force_flush()
+print(answer.choices[0].message.content)
+"""
+DAEMON_ONLY = ("sklearn", "scipy", "tokenizers", "psycopg", "jinja2", "click", "yaml", "prometheus_client",
+               "kafka", "azure", "grpc")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_an_app_with_the_sdk_alone_traces_an_openai_call_into_a_running_daemon(
+    wheel: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    with (
+        running_daemon(tmp_path / "state", intake={"grpc_enabled": False}) as daemon,
+        FakeOpenAI(reply_text="Your parcel left our warehouse today.") as openai_server,
+    ):
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-S",
+                "-c",
+                OPENAI_APP,
+                str(target),
+                sysconfig.get_paths()["purelib"],
+                ",".join(DAEMON_ONLY),
+                daemon.intake_url,
+                openai_server.base_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "parcel left our warehouse" in run.stdout
+        calls = wait_until(
+            lambda: get_json(f"{daemon.web_url}/api/v1/calls?app=sdk-only-openai") or None,
+            timeout_s=120,
+            what="the SDK-only app's call in the daemon",
+        )
+    assert calls[0]["model"].startswith("gpt-4o-mini")
