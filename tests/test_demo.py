@@ -1,9 +1,12 @@
 """`watchkeeper demo` as a new user runs it: on ports of their choosing, saying when the daemon stops, and
-stopping cleanly on SIGTERM (exit status 0, not 143)."""
+stopping cleanly on SIGTERM (exit status 0, not 143); after its traffic, every panel of the shipped Grafana
+dashboard has data on `/metrics`."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +20,38 @@ from tests.support.daemon import wait_until
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
+DASHBOARD = Path(__file__).resolve().parents[1] / "docs" / "grafana-dashboard.json"
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ")
+
+
+def exposition_series(text: str) -> dict[str, list[set[str]]]:
+    """metric name -> the label-name sets of its samples, from Prometheus' text format."""
+    series: dict[str, list[set[str]]] = {}
+    for line in text.splitlines():
+        m = _SAMPLE.match(line)
+        if m and not line.startswith("#"):
+            names = {
+                kv.split("=", 1)[0] for kv in re.findall(r'[a-zA-Z_]+="(?:[^"\\]|\\.)*"', m.group(2) or "")
+            }
+            series.setdefault(m.group(1), []).append(names)
+    return series
+
+
+def panels_without_data(text: str) -> list[str]:
+    """Each dashboard query whose metric has no sample, or no sample with the labels it groups by."""
+    series = exposition_series(text)
+    problems = []
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            grouped = {n.strip() for g in re.findall(r"by \(([^)]*)\)", expr) for n in g.split(",")} - {"le"}
+            for metric in set(re.findall(r"watchkeeper_[a-z_]+", expr)):
+                samples = series.get(metric, [])
+                if not samples:
+                    problems.append(f"{panel['title']}: no sample of {metric}")
+                elif not any(grouped <= labels for labels in samples):
+                    problems.append(f"{panel['title']}: {metric} has no sample with labels {sorted(grouped)}")
+    return problems
 
 
 def demo(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
@@ -65,6 +100,8 @@ def test_keep_running_serves_until_sigterm_then_exits_cleanly(tmp_path: Path) ->
             if "Press Ctrl-C" in line:
                 break
         assert any("keeps running" in line for line in lines), "".join(lines)
+        metrics = httpx.get(f"http://127.0.0.1:{web}/metrics", timeout=10).text
+        assert panels_without_data(metrics) == []
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=60)
     finally:
