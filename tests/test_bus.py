@@ -480,3 +480,34 @@ def test_kafka_event_hubs_style_settings_reach_the_client() -> None:
     assert settings["sasl_plain_password"].startswith("Endpoint=sb://")
     assert settings["ssl_check_hostname"] is True
     assert settings["bootstrap_servers"] == ["ns.servicebus.windows.net:9093"]
+
+
+@pytest.mark.kafka
+def test_kafka_backlog_counts_partitions_the_group_has_not_committed(kafka_bootstrap: str) -> None:
+    """Backpressure reads the detectors' backlog: a partition their group never committed is all unread."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    cfg = kafka_bus_config(kafka_bootstrap, partitions=3)
+    suffix = uuid.uuid4().hex[:10]
+    topic, group = f"wk-test-backlog-{suffix}", f"wk-group-backlog-{suffix}"
+    bus = KafkaBus(cfg)
+    bus.ensure_topics([topic])
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for partition, count in ((0, 4), (1, 3), (2, 2)):
+        for i in range(count):  # one record per batch: some brokers report end offsets per batch
+            producer.send(topic, value=b"v%d" % i, partition=partition)
+            producer.flush()
+    producer.close()
+    committer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        assert bus.backlog(group, [topic]) is None  # nothing committed: unknown, not zero
+        committer.commit({TopicPartition(topic, 0): OffsetAndMetadata(3, "", -1)})
+        # partition 0: 4 - 3 = 1 unread; partitions 1 and 2 were never committed: 3 + 2 unread
+        deadline = time.monotonic() + WAIT_S
+        while bus.backlog(group, [topic]) != 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert bus.backlog(group, [topic]) == 6
+    finally:
+        committer.close()
+        bus.close()

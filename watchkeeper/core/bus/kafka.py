@@ -137,7 +137,10 @@ class KafkaBus(Bus):
         return KafkaBusConsumer(self, group, topics, listener)
 
     def backlog(self, group: str, topics: Sequence[str]) -> int | None:
-        """End offsets minus the group's committed offsets (the admin API: no group membership needed)."""
+        """End offsets minus the group's committed offsets (the admin API: no group membership needed).
+
+        A partition the group has not committed yet counts whole (end minus beginning: the group reads from
+        the earliest offset); a group that has committed nothing at all is unknown (None), not zero."""
         try:
             committed = self._admin.list_group_offsets({group: None}).get(group) or {}
             wanted = {tp: meta.offset for tp, meta in committed.items() if tp.topic in set(topics)}
@@ -146,13 +149,21 @@ class KafkaBus(Bus):
             with self._lock:
                 if self._offsets is None:  # one plain consumer, in no group, to read end offsets
                     self._offsets = KafkaConsumer(**self.settings, enable_auto_commit=False)
-                ends = self._offsets.end_offsets(list(wanted))
+                partitions = [
+                    TopicPartition(topic, p)
+                    for topic in topics
+                    for p in sorted(self._offsets.partitions_for_topic(topic) or ())
+                ]
+                unread = [tp for tp in partitions if tp not in wanted]
+                ends = self._offsets.end_offsets(list(wanted) + unread)
+                starts = self._offsets.beginning_offsets(unread) if unread else {}
         except (KafkaError, OSError) as exc:
             raise BusError(
                 f"cannot read the backlog of group {group!r} from {self.cfg.bootstrap_servers}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        return sum(max(0, ends.get(tp, 0) - max(offset, 0)) for tp, offset in wanted.items())
+        behind = sum(max(0, ends.get(tp, 0) - max(offset, 0)) for tp, offset in wanted.items())
+        return behind + sum(max(0, ends.get(tp, 0) - starts.get(tp, 0)) for tp in unread)
 
     def close(self) -> None:
         if self._offsets is not None:
