@@ -2,8 +2,9 @@
 
 The Message-ID derives from the notification id, so a retried delivery carries the same id and mail systems
 that de-duplicate on it show one message; all messages of one incident reference a common thread id. The HTML
-part is rendered by Jinja2 with autoescaping (every value is untrusted). SMTP replies classify the attempt:
-4xx is transient (retried), 5xx permanent (not retried); network failures and timeouts are retried.
+part is rendered by Jinja2 with autoescaping (every value is untrusted); Jinja2 loads with the first message,
+not when a config is validated. SMTP replies classify the attempt: 4xx is transient (retried), 5xx permanent
+(not retried); network failures and timeouts are retried.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from functools import cache
 from pathlib import Path
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from typing import TYPE_CHECKING
 
 from watchkeeper.alerts.channels.base import ChannelContext, ChannelPlugin, DeliveryResult
 from watchkeeper.alerts.channels.config import EmailConfig
@@ -25,17 +26,26 @@ from watchkeeper.alerts.channels.http import ConfiguredChannel, destination_hash
 from watchkeeper.alerts.channels.render import View, build_view, plain_text, truncate
 from watchkeeper.alerts.model import Event, Notification
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 log = logging.getLogger("watchkeeper.alerts.channels")
 
 SUBJECT_LIMIT = 200
 _COLORS = {"critical": "#cf222e", "error": "#d1242f", "warning": "#bf8700", "info": "#0969da"}
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._\-]")
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+
+@cache
+def _templates() -> Environment:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def message_id(value: str, domain: str) -> str:
@@ -45,7 +55,7 @@ def message_id(value: str, domain: str) -> str:
 def render_html(view: View) -> str:
     color = "#1a7f37" if view.event is Event.resolve else _COLORS.get(view.severity, "#59636e")
     runbook = view.runbook_url if view.runbook_url.startswith(("https://", "http://")) else ""
-    return _TEMPLATES.get_template("email.html.j2").render(view=view, color=color, runbook_link=runbook)
+    return _templates().get_template("email.html.j2").render(view=view, color=color, runbook_link=runbook)
 
 
 def build_message(notification: Notification, config: EmailConfig, *, dashboard_url: str) -> EmailMessage:

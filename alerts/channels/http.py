@@ -3,7 +3,8 @@
 The outbox decides about retries; this module only answers "did it arrive, may we try again, and when". Errors
 name the problem and the fix and never contain a secret: URLs are masked to scheme + host, and any echo of a
 secret in a vendor's answer is blanked out. httpx logs full request URLs at INFO level; a filter masks them,
-because the path of a Slack or Teams webhook URL *is* its credential.
+because the path of a Slack or Teams webhook URL *is* its credential. httpx itself is imported on the first
+request: validating a config loads every channel's module, and must not load the HTTP stack.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from watchkeeper.alerts.channels.base import Channel, DeliveryResult
 from watchkeeper.alerts.channels.urls import UrlError, UrlResolveError, check_public_destination, mask_url
 from watchkeeper.alerts.model import Event, Notification
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("watchkeeper.alerts.channels")
 
@@ -35,6 +38,8 @@ class _MaskUrls(logging.Filter):
     """Rewrite httpx's 'HTTP Request: POST <url>' records so they show scheme + host only."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        import httpx  # loaded: only httpx logs to this logger
+
         if isinstance(record.args, tuple) and record.args:
             record.args = tuple(mask_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args)
         return True
@@ -150,6 +155,8 @@ class HttpSender:
         self._lock = threading.Lock()
 
     def _http(self) -> httpx.Client:
+        import httpx
+
         with self._lock:
             if self._client is None:
                 self._client = httpx.Client(follow_redirects=False, headers={"User-Agent": USER_AGENT})
@@ -173,6 +180,8 @@ class HttpSender:
         headers: Mapping[str, str] | None = None,
     ) -> DeliveryResult:
         """POST `body` (JSON) to `url` once; never raises."""
+        import httpx
+
         vendor, where = self.policy.vendor, mask_url(url)
         all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
         try:

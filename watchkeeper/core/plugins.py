@@ -50,12 +50,39 @@ def _dist_name(ep: EntryPoint) -> str:
     return getattr(dist, "name", None) or "an unknown distribution"
 
 
-def _distribution_order(ep: EntryPoint) -> tuple[bool, str, str]:
-    return (_dist_name(ep) != "watchkeeper", _dist_name(ep), ep.name)
+Found = tuple[tuple[EntryPoint, str], ...]  # (entry point, its distribution's name), in load order
+_scanned: dict[str, Found] | None = None
 
 
-def _origin(ep: EntryPoint) -> str:
-    return f"entry point {ep.name!r} = {ep.value!r} of {_dist_name(ep)} (group {ep.group})"
+def _entry_points(group: str) -> Found:
+    """The entry points of `group` with their distributions' names, in load order; read once per process.
+
+    Installed distributions are scanned once for every group (a scan reads each one's entry_points.txt),
+    and a distribution's name, which parses its whole METADATA file (long description included), is read
+    once per distribution: the command line looks entry points up a dozen times to print `--help`.
+    """
+    global _scanned
+    scanned = _scanned
+    if scanned is None:
+        everything = entry_points()
+        dist_names: dict[int, str] = {}  # entry points of one distribution share its object
+        scanned = {}
+        for name in everything.groups:
+            if not name.startswith("watchkeeper."):  # every group this module serves; others cost names
+                continue
+            pairs = []
+            for ep in everything.select(group=name):
+                key = id(getattr(ep, "dist", None))
+                if key not in dist_names:
+                    dist_names[key] = _dist_name(ep)
+                pairs.append((ep, dist_names[key]))
+            scanned[name] = tuple(sorted(pairs, key=lambda p: (p[1] != "watchkeeper", p[1], p[0].name)))
+        _scanned = scanned  # published whole: a concurrent reader never sees a partial scan
+    return scanned.get(group, ())
+
+
+def _origin(ep: EntryPoint, dist: str) -> str:
+    return f"entry point {ep.name!r} = {ep.value!r} of {dist} (group {ep.group})"
 
 
 def load(group: str) -> dict[str, Any]:
@@ -74,25 +101,24 @@ def load(group: str) -> dict[str, Any]:
         found: dict[str, Any] = {}
         origins: dict[str, str] = {}
         values: dict[str, str] = {}
-        ordered = sorted(entry_points(group=group), key=_distribution_order)
-        for ep in ordered:
+        for ep, dist in _entry_points(group):
             if ep.name in found:
                 # one distribution seen twice on sys.path, or the same object registered by two (the daemon
                 # and the SDK distribution installed together): one plug-in, the first wins
-                if origins[ep.name] == _dist_name(ep) or values[ep.name] == ep.value:
+                if origins[ep.name] == dist or values[ep.name] == ep.value:
                     continue
                 raise PluginError(
-                    f"two plug-ins are named {ep.name!r}: one of {origins[ep.name]} and {_origin(ep)}; "
+                    f"two plug-ins are named {ep.name!r}: one of {origins[ep.name]} and {_origin(ep, dist)}; "
                     "uninstall one of them"
                 )
             try:
                 found[ep.name] = ep.load()
             except Exception as exc:
                 raise PluginError(
-                    f"cannot load {_origin(ep)}: {type(exc).__name__}: {exc}; reinstall that package or "
-                    "uninstall it"
+                    f"cannot load {_origin(ep, dist)}: {type(exc).__name__}: {exc}; reinstall that package "
+                    "or uninstall it"
                 ) from exc
-            origins[ep.name] = _dist_name(ep)
+            origins[ep.name] = dist
             values[ep.name] = ep.value
         _cache[group] = found
         return found
@@ -100,7 +126,7 @@ def load(group: str) -> dict[str, Any]:
 
 def names(group: str) -> tuple[str, ...]:
     """The entry-point names of `group`, in `load` order, without importing anything."""
-    return tuple(dict.fromkeys(ep.name for ep in sorted(entry_points(group=group), key=_distribution_order)))
+    return tuple(dict.fromkeys(ep.name for ep, _ in _entry_points(group)))
 
 
 def load_one(group: str, name: str) -> Any:
@@ -109,23 +135,28 @@ def load_one(group: str, name: str) -> Any:
         cached = _cache.get(group)
         if cached is not None and name in cached:
             return cached[name]
-    matches = sorted((ep for ep in entry_points(group=group) if ep.name == name), key=_distribution_order)
+    matches = [(ep, dist) for ep, dist in _entry_points(group) if ep.name == name]
     if not matches:
         raise PluginError(f"no plug-in named {name!r} in group {group}; installed: {', '.join(names(group))}")
-    if len({_dist_name(ep) for ep in matches}) > 1 and len({ep.value for ep in matches}) > 1:
+    if len({dist for _, dist in matches}) > 1 and len({ep.value for ep, _ in matches}) > 1:
         raise PluginError(
-            f"two plug-ins are named {name!r}: {' and '.join(map(_origin, matches))}; uninstall one of them"
+            f"two plug-ins are named {name!r}: "
+            f"{' and '.join(_origin(ep, dist) for ep, dist in matches)}; uninstall one of them"
         )
+    ep, dist = matches[0]
     try:
-        return matches[0].load()
+        return ep.load()
     except Exception as exc:
         raise PluginError(
-            f"cannot load {_origin(matches[0])}: {type(exc).__name__}: {exc}; reinstall that package or "
+            f"cannot load {_origin(ep, dist)}: {type(exc).__name__}: {exc}; reinstall that package or "
             "uninstall it"
         ) from exc
 
 
 def reset() -> None:
-    """Forget what was loaded (after installing a plug-in into the running interpreter, e.g. in tests)."""
+    """Forget what was found and loaded (after installing a plug-in into the running interpreter, e.g. in
+    tests)."""
+    global _scanned
     with _lock:
         _cache.clear()
+        _scanned = None
