@@ -644,3 +644,22 @@ def test_webhook_in_alertmanager_format_matches_the_real_alertmanager_payload(tm
     assert alert["labels"]["alertname"] == "content_safety" and alert["labels"]["severity"] == "critical"
     assert alert["generatorURL"] == "https://watchkeeper.example.com/incidents/inc-7f3a9c"
     assert resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+
+
+def test_daemon_logs_the_warnings_once_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from watchkeeper.app import Daemon
+    from watchkeeper.config import load_settings
+
+    path = tmp_path / "watchkeeper.yaml"
+    section = {
+        "templates": ["/etc/alertmanager/*.tmpl"],
+        "route": {"receiver": "default", "group_by": ["alertname"]},
+        "receivers": [{"name": "default", "console": True}],
+    }
+    path.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"), "alerts": section}))
+    daemon = Daemon(load_settings(path))
+    with caplog.at_level("WARNING", logger="watchkeeper"):
+        daemon._log_alerts_config_warnings()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("not supported: alerts.templates" in line for line in lines)
+    assert any("alerts.route.group_by: no detector produces label 'alertname'" in line for line in lines)
