@@ -38,6 +38,36 @@ def test_migrations_are_versioned_and_a_newer_schema_is_refused(database) -> Non
         migrate(database, {"demo": steps})
 
 
+def test_workers_starting_at_once_on_a_fresh_database_migrate_it_once(postgres_url: str) -> None:
+    """Several processes starting together on an empty PostgreSQL database: every one migrates without an
+    error (the versions table itself is created under the migrations lock) and each step is applied once."""
+    from watchkeeper.core.store import open_database
+
+    steps = [
+        Migration(1, "t", "CREATE TABLE t (id TEXT PRIMARY KEY)"),
+        Migration(2, "u", "CREATE TABLE u (x TEXT)"),
+    ]
+    dbs = [open_database(postgres_url) for _ in range(4)]
+    barrier = threading.Barrier(len(dbs))
+    results: list[object] = []
+
+    def start(db) -> None:
+        barrier.wait()
+        try:
+            results.append(migrate(db, {"demo": steps})["demo"])
+        except Exception as exc:  # collected: an error in any worker fails the test below
+            results.append(exc)
+
+    threads = [threading.Thread(target=start, args=(db,)) for db in dbs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for db in dbs:
+        db.close()
+    assert results == [2, 2, 2, 2], results
+
+
 def test_one_finding_ingested_by_two_workers_at_once_counts_once(database) -> None:
     clock = FakeClock(T0)
     a, b = worker(database, clock, "a"), worker(database, clock, "b")

@@ -69,17 +69,23 @@ def adapt_types(script: str, dialect: str) -> str:
     )
 
 
-def schema_versions(db: Database) -> dict[str, int]:
+def _create_versions_table(db: Database) -> None:
+    """Under the migrations lock: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent
+    one (two workers starting at once: a unique violation in its catalog)."""
     with db.transaction() as tx:
+        tx.lock_keys("migrations", [_LOCK_KEY])
         tx.execute(_VERSIONS)
+
+
+def schema_versions(db: Database) -> dict[str, int]:
+    _create_versions_table(db)
     with db.read() as tx:
         return {r["component"]: int(r["version"]) for r in tx.execute("SELECT * FROM schema_versions")}
 
 
 def migrate(db: Database, components: Mapping[str, Sequence[Migration]]) -> dict[str, int]:
     """Bring every component to its latest version; returns the versions now in force."""
-    with db.transaction() as tx:
-        tx.execute(_VERSIONS)
+    _create_versions_table(db)
     for component, steps in components.items():
         known = max((m.version for m in steps), default=0)
         versions = sorted(m.version for m in steps)
