@@ -26,16 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "watchkeeper.example.yaml"
-#: the secrets watchkeeper.example.yaml reads from the environment (`*_env` keys); dummies that validate
-EXAMPLE_ENV = {
-    "WATCHKEEPER_WEBHOOK_URL": "https://hooks.example.com/watchkeeper",
-    "WATCHKEEPER_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    "PAGERDUTY_ROUTING_KEY": "R0UT1NGK3Y0000000000000000000000",
-    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
-}
-
+from tests.support.example_config import EXAMPLE, EXAMPLE_ENV
 
 Done = subprocess.CompletedProcess[str]
 

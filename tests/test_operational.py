@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.support.state import findings_with_evictions
 from watchkeeper.core.detector import MemoryState
 from watchkeeper.core.findings import Severity
 from watchkeeper.detectors.operational.detector import OperationalDetector, OperationalSettings
@@ -200,11 +201,4 @@ def test_evicted_and_reloaded_apps_give_the_same_findings() -> None:
 
     state = MemoryState()
     detector = OperationalDetector(settings, state=state)
-    moved: list[tuple[str, object, dict]] = []
-    for n, call in enumerate(calls):
-        moved += [(f.id, f.severity, f.evidence) for f in detector.observe(call)]
-        if n % 97 == 0:  # checkpoint, forget every app: each next call reloads its app from the checkpoint
-            state.checkpoint()
-            for container in state.containers:
-                container.evict(container.apps())
-    assert moved == steady
+    assert findings_with_evictions(detector, state, calls) == steady

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from tests.support.state import findings_with_evictions
 from watchkeeper.core.detector import MemoryState
 from watchkeeper.core.detector_state import DetectorState
 from watchkeeper.core.findings import Severity
@@ -189,14 +190,7 @@ def test_evicted_and_reloaded_apps_give_the_same_findings() -> None:
 
     state = MemoryState()
     detector = TopicInjectionDetector(SETTINGS, state=state)
-    moved: list[tuple[str, object, dict]] = []
-    for n, call in enumerate(calls):
-        moved += [(f.id, f.severity, f.evidence) for f in detector.observe(call)]
-        if n % 97 == 0:  # checkpoint, forget every app: each next call reloads its app from the checkpoint
-            state.checkpoint()
-            for container in state.containers:
-                container.evict(container.apps())
-    assert moved == steady
+    assert findings_with_evictions(detector, state, calls) == steady
 
 
 def test_a_flood_of_one_call_apps_keeps_a_few_kilobytes_each() -> None:

@@ -53,17 +53,17 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_RE.findall(text) if s.strip()]
 
 
-Level = tuple[Severity, str]  # the severity a score earns, and why (the measured precision behind it)
+Earned = tuple[Severity, str]  # the severity a score earns on the ladder, and why (its measured precision)
 
 
-def severity_ladders(root: Path) -> dict[str, list[tuple[float, Level]]]:
+def severity_ladders(root: Path) -> dict[str, list[tuple[float, Earned]]]:
     """Per category, the severity a calibrated score earns and why, as chosen at training from measured
     precision (`calibration.json`, shown in the model card); artifacts without a ladder earn one severity."""
     try:
         data = json.loads((root / CALIBRATION_FILE).read_text())
     except (OSError, ValueError):
         data = {}
-    ladders: dict[str, list[tuple[float, Level]]] = {}
+    ladders: dict[str, list[tuple[float, Earned]]] = {}
     for head in HEADS:
         try:
             if head in data.get("levels", {}):
@@ -252,7 +252,7 @@ class ContentSafetyDetector(Detector):
     def _severity(self, category: str, text: str, score: float) -> Severity:
         return self.severity_and_reason(category, text, score)[0]
 
-    def severity_and_reason(self, category: str, text: str, score: float) -> Level:
+    def severity_and_reason(self, category: str, text: str, score: float) -> Earned:
         """The operator's severity for the category if set; else what this score earns on the measured ladder
         (info just over the threshold, warning or a page where precision is high); short answers never page.
         The reason goes into the finding, so the on-call engineer sees why it woke them (or did not)."""
