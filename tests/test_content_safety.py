@@ -257,6 +257,24 @@ def test_missing_or_corrupt_artifacts_name_the_file_and_the_fix(tmp_path: Path) 
     (broken / "calibration.json").write_text("{}")
     with pytest.raises(ArtifactError, match=r"calibration\.json is not a valid calibration file"):
         Judge(broken)
+    shutil.copyfile(ARTIFACTS_DIR / "calibration.json", broken / "calibration.json")
+    (broken / "tokenizer.model").unlink()
+    with pytest.raises(ArtifactError, match=r"tokenizer\.model is missing.*watchkeeper train content-safety"):
+        Judge(broken)
+    (broken / "tokenizer.model").write_bytes(b"\x0a\xffnot a piece model")
+    with pytest.raises(ArtifactError, match=r"tokenizer\.model is unreadable"):
+        Judge(broken)
+
+
+def test_the_tokenizer_reads_every_text_it_can_be_given() -> None:
+    """Unknown scripts become the unknown piece, lone surrogates (valid JSON escapes) do not crash, and the
+    pieces match the token table row for row."""
+    judge = Judge()
+    pieces = judge.tokenizer
+    assert len(pieces) == judge.emb_q.shape[0]
+    assert pieces.pieces("Bonjour, ça va ?")[:2] == ["\u2581Bonjour", ","]
+    assert pieces.unknown_id in pieces.ids(["\u65e5\u672c\u8a9e"])[0]
+    assert pieces.ids(["", "x\ud800y"])[0] == [] and pieces.ids(["x\ud800y"])[0]
 
 
 def test_settings_errors_are_clear() -> None:

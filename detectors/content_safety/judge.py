@@ -20,16 +20,16 @@ convolution is a single matrix product. Arrays load from an .npz with pickle dis
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from watchkeeper.detectors.content_safety.pieces import PIECES_FILE, PieceFileError, Pieces
 from watchkeeper.detectors.content_safety.settings import ARTIFACTS_DIR, SCORED
 
 JUDGE_FILE = "judge.npz"
-TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_FILE = PIECES_FILE
 CALIBRATION_FILE = "calibration.json"
 MAX_TOKENS = 4096  # per text (~16 KB of English): longer texts are read at their first 3,072 and last 1,024
 CHUNK_TOKENS = 16384  # tokens read at once (~50 MB of activations): bounds memory for any batch
@@ -116,6 +116,11 @@ class Judge:
         self.head_names = [str(h) for h in arrays["cat_heads"]]
         self.gap = max(self.dilations)
         self.tokenizer = _load_tokenizer(root / TOKENIZER_FILE)
+        if len(self.tokenizer) != self.emb_q.shape[0]:
+            raise artifact_error(
+                root / TOKENIZER_FILE,
+                f"has {len(self.tokenizer)} pieces but {JUDGE_FILE} has {self.emb_q.shape[0]} token vectors",
+            )
         self.calibration = Calibration.load(root / CALIBRATION_FILE)
 
     @staticmethod
@@ -147,8 +152,7 @@ class Judge:
     # -- tokens
     # ---------------------------------------------------------------------------------------------------
     def token_ids(self, texts: list[str], cap: int, head_share: float) -> list[np.ndarray]:
-        encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False)
-        return [np.asarray(_clip(e.ids, cap, head_share), dtype=np.int64) for e in encoded]
+        return [np.asarray(_clip(ids, cap, head_share), dtype=np.int64) for ids in self.tokenizer.ids(texts)]
 
     # -- the reader
     # -------------------------------------------------------------------------------------------
@@ -217,17 +221,9 @@ class Judge:
         return self.calibration.apply(self.raw_scores(answers, prompts))
 
 
-def _load_tokenizer(path: Path):
+def _load_tokenizer(path: Path) -> Pieces:
     """The multilingual sentence-piece tokenizer, from the artifacts (never downloaded)."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from tokenizers import Tokenizer
-
-    if not path.is_file():
-        raise artifact_error(path, "is missing")
     try:
-        tokenizer = Tokenizer.from_file(str(path))
-    except Exception as exc:
-        raise artifact_error(path, f"is unreadable ({exc})") from exc
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    return tokenizer
+        return Pieces(path)
+    except PieceFileError as exc:
+        raise artifact_error(path, str(exc)) from exc

@@ -136,17 +136,14 @@ class Encoded:
     """Token ids of every example's answer and request, and its label matrix (nan = not labelled)."""
 
     def __init__(self, examples: list[Example], tokenizer) -> None:
-        tokenizer.no_padding()
-        tokenizer.no_truncation()
+        """`tokenizer` is the judge's `Pieces`, so training reads text exactly as serving does."""
         self.examples = examples
         answers = [ex.text if ex.kind != "request" else "" for ex in examples]
         prompts = [ex.prompt if ex.kind != "request" else ex.text for ex in examples]
-        self.a = [
-            np.asarray(_clip(e.ids, MAX_ANSWER), dtype=np.int32) for e in tokenizer.encode_batch(answers)
-        ]
+        self.a = [np.asarray(_clip(ids, MAX_ANSWER), dtype=np.int32) for ids in tokenizer.ids(answers)]
         self.p = [
-            np.asarray(_clip(e.ids, MAX_PROMPT), dtype=np.int32) if prompts[i] else np.zeros(0, np.int32)
-            for i, e in enumerate(tokenizer.encode_batch([p or "" for p in prompts]))
+            np.asarray(_clip(ids, MAX_PROMPT), dtype=np.int32) if prompts[i] else np.zeros(0, np.int32)
+            for i, ids in enumerate(tokenizer.ids([p or "" for p in prompts]))
         ]
         self.y = np.full((len(examples), len(HEAD_COLS)), np.nan, dtype=np.float32)
         for i, ex in enumerate(examples):

@@ -19,6 +19,7 @@ import numpy as np
 
 from watchkeeper.detectors.content_safety.judge import CALIBRATION_FILE, JUDGE_FILE, TOKENIZER_FILE, Judge
 from watchkeeper.detectors.content_safety.lexical import LEXICAL_FILE
+from watchkeeper.detectors.content_safety.pieces import Pieces
 from watchkeeper.detectors.content_safety.settings import ARTIFACTS_DIR, SCORED
 from watchkeeper.detectors.content_safety.text_features import HashedTextFeatures
 from watchkeeper.detectors.content_safety.training import calibrate, corpus, datasets
@@ -75,14 +76,15 @@ def feedback_examples(path: Path) -> list[datasets.Example]:
     return out
 
 
-def run_teacher(examples, splits: corpus.Splits, tokenizer_json: Path, out: Path, steps: int, log) -> Path:
+def run_teacher(examples, splits: corpus.Splits, piece_file: Path, out: Path, steps: int, log) -> Path:
     """Fine-tune the teacher on the training split and write its probabilities for every example."""
     import torch
 
     from watchkeeper.detectors.content_safety.training import student, teacher
+    from watchkeeper.detectors.content_safety.training.vectors import precompiled_charsmap
 
     config, state, pieces = teacher.load_e5()
-    encoder = teacher.PairEncoder(teacher.e5_tokenizer(pieces, tokenizer_json))
+    encoder = teacher.PairEncoder(teacher.e5_tokenizer(pieces, precompiled_charsmap(piece_file)))
     answers = [ex.text if ex.kind != "request" else "" for ex in examples]
     prompts = [ex.prompt if ex.kind != "request" else ex.text for ex in examples]
     pairs = encoder.encode(answers, prompts)
@@ -183,7 +185,6 @@ def train(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     import torch
-    from tokenizers import Tokenizer
 
     from watchkeeper.detectors.content_safety.training import student
 
@@ -191,7 +192,7 @@ def train(
     out_dir, data_dir = Path(out_dir), Path(data_dir)
     work = Path(work_dir or out_dir / ".train")
     work.mkdir(parents=True, exist_ok=True)
-    tokenizer_json = (
+    piece_file = (
         out_dir / TOKENIZER_FILE if (out_dir / TOKENIZER_FILE).exists() else ARTIFACTS_DIR / TOKENIZER_FILE
     )
     examples = corpus.build(data_dir)
@@ -200,9 +201,9 @@ def train(
     splits = corpus.split(examples)
     log(f"corpus: {len(examples)} examples; train {len(splits.train)}, calibration {len(splits.calibration)}")
     if teacher_predictions is None:
-        teacher_predictions = run_teacher(examples, splits, tokenizer_json, work, teacher_steps, log)
+        teacher_predictions = run_teacher(examples, splits, piece_file, work, teacher_steps, log)
     soft, soft0 = aligned_teacher(teacher_predictions, examples)
-    enc = corpus.Encoded(examples, Tokenizer.from_file(str(tokenizer_json)))
+    enc = corpus.Encoded(examples, Pieces(piece_file))
     vectors = load_vectors(vectors_file) if vectors_file else shipped_vectors(out_dir)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     tr = splits.train[splits.sources[splits.train] != corpus.OPENAI_SOURCE]
@@ -210,8 +211,8 @@ def train(
     arrays = student.export(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out_dir / JUDGE_FILE, **arrays)
-    if tokenizer_json != out_dir / TOKENIZER_FILE:
-        shutil.copyfile(tokenizer_json, out_dir / TOKENIZER_FILE)
+    if piece_file != out_dir / TOKENIZER_FILE:
+        shutil.copyfile(piece_file, out_dir / TOKENIZER_FILE)
     _write_identity_calibration(out_dir)
     judge = Judge(out_dir)
     calibration = calibrate_judge(judge, examples, splits)

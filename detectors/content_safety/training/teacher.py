@@ -118,19 +118,31 @@ def load_e5(path: Path | None = None) -> tuple[dict, dict[str, np.ndarray], list
     return config, sd, pieces
 
 
-def e5_tokenizer(pieces: list[tuple[str, float]], normalizer_from: Path):
-    """A unigram tokenizer over e5's pieces, with the XLM-R normalizer of the shipped judge's tokenizer."""
+def e5_tokenizer(pieces: list[tuple[str, float]], charsmap: bytes):
+    """A unigram tokenizer over e5's pieces with the XLM-R normalizer (`charsmap`, from the judge's piece
+    model), in the `tokenizers` form that transformers and model2vec read."""
+    import base64
+
     from tokenizers import Tokenizer
 
-    spec = json.loads(Path(normalizer_from).read_text())
-    spec["model"] = {
-        "type": "Unigram",
-        "unk_id": 3,
-        "vocab": [[p, s] for p, s in pieces],
-        "byte_fallback": False,
+    metaspace = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
+    spec = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [],
+        "normalizer": {
+            "type": "Sequence",
+            "normalizers": [
+                {"type": "Precompiled", "precompiled_charsmap": base64.b64encode(charsmap).decode()},
+                {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "},
+            ],
+        },
+        "pre_tokenizer": metaspace,
+        "post_processor": None,
+        "decoder": metaspace,
+        "model": {"type": "Unigram", "unk_id": 3, "vocab": [list(p) for p in pieces], "byte_fallback": False},
     }
-    spec["added_tokens"] = []
-    spec["post_processor"] = None
     tokenizer = Tokenizer.from_str(json.dumps(spec))
     tokenizer.no_padding()
     tokenizer.no_truncation()
