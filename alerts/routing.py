@@ -46,6 +46,7 @@ class Route:
     _index_label: str | None = None
     _index: dict[str, list[int]] = field(default_factory=dict)
     _unindexed: list[int] = field(default_factory=list)
+    _group_keys: dict[tuple[tuple[str, str], ...], str] = field(default_factory=dict)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(m.matches(labels) for m in self.matchers)
@@ -57,8 +58,16 @@ class Route:
         return {name: labels[name] for name in self.group_by if name in labels}
 
     def group_key(self, labels: Mapping[str, str]) -> str:
-        payload = json.dumps([self.path, sorted(self.group_labels(labels).items())], separators=(",", ":"))
-        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+        """A stable id of the group `labels` fall in, on this route; cached (every finding asks)."""
+        items = tuple(sorted(self.group_labels(labels).items()))
+        key = self._group_keys.get(items)
+        if key is None:
+            payload = json.dumps([self.path, items], separators=(",", ":"))
+            key = hashlib.sha256(payload.encode()).hexdigest()[:20]
+            if len(self._group_keys) >= _CACHE_SIZE:
+                self._group_keys.clear()
+            self._group_keys[items] = key
+        return key
 
     def _candidates(self, labels: Mapping[str, str]) -> list[int] | range:
         if self._index_label is None:

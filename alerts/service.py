@@ -59,8 +59,9 @@ _SNAPSHOT_SAMPLES = 5  # findings embedded in each notification (the full list l
 _CACHE_S = 1.0  # silences and inhibition sources are re-read at most this often (per process)
 
 
-def _finding_row(f: Finding, incident_id: str, now: float) -> tuple[Any, ...]:
-    """A `findings` row; a muted near-duplicate of a false positive has no incident ('')."""
+def _finding_row(f: Finding, incident_id: str, now: float, data: str | None = None) -> tuple[Any, ...]:
+    """A `findings` row; a muted near-duplicate of a false positive has no incident (''). `data` is the
+    finding's JSON as it arrived, when it did (decoding then encoding it again cost time for nothing)."""
     return (
         f.id,
         incident_id,
@@ -71,8 +72,12 @@ def _finding_row(f: Finding, incident_id: str, now: float) -> tuple[Any, ...]:
         f.time,
         now,
         f.summary,
-        f.to_json().decode(),
+        data if data is not None else f.to_json().decode(),
     )
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def worker_name() -> str:
@@ -126,8 +131,20 @@ class AlertsService(FeedbackMixin, ActivityMixin):
             self.db.close()
 
     # ------------------------------------------------------------------------------------------ ingest
-    def ingest(self, findings: Sequence[Finding]) -> IngestResult:
-        """Store findings and fold them into incidents in one transaction; replays have no second effect."""
+    def ingest(
+        self,
+        findings: Sequence[Finding],
+        *,
+        encoded: Mapping[str, str] | None = None,
+        refresh_gauges: bool = True,
+    ) -> IngestResult:
+        """Store findings and fold them into incidents in one transaction; replays have no second effect.
+
+        `encoded`: finding id -> the JSON it was decoded from (stored as is). A new incident whose route
+        has no group_wait gets its first notification queued in the same transaction, as Alertmanager
+        flushes such a group at once (`IngestResult.flushed` says how many: wake the dispatcher).
+        `refresh_gauges=False`: the caller refreshes the incident gauges itself, after waking the
+        dispatcher (two counting queries a first notification need not wait for)."""
         if not findings:
             return IngestResult()
         unique: dict[str, Finding] = {}
@@ -144,11 +161,12 @@ class AlertsService(FeedbackMixin, ActivityMixin):
             labels = routing_labels(f)
             routes = self.router.match(labels)
             planned.append((f, labels, routes, routes[0].group_key(labels)))
-        result = self.db.run(lambda tx: self._ingest(tx, planned, len(findings) - len(unique), muted))
+        raw = encoded or {}
+        result = self.db.run(lambda tx: self._ingest(tx, planned, len(findings) - len(unique), muted, raw))
         for f, *_ in planned:
             if f.id in muted:
                 metrics.FINDINGS_SUPPRESSED.labels(detector=f.detector).inc()
-        if result.incidents_created:
+        if result.incidents_created and refresh_gauges:
             self.refresh_gauges()
         return result
 
@@ -158,6 +176,7 @@ class AlertsService(FeedbackMixin, ActivityMixin):
         planned: list[tuple[Finding, dict[str, str], list[Route], str]],
         duplicates: int,
         muted: dict[str, str],
+        raw: Mapping[str, str],
     ) -> IngestResult:
         now = self.clock.now()
         result = IngestResult(duplicates=duplicates)
@@ -176,7 +195,7 @@ class AlertsService(FeedbackMixin, ActivityMixin):
                 continue
             if f.id in muted:  # a near-duplicate of a false positive: kept, never paged
                 suppressed.append((f.id, muted[f.id], now))
-                rows.append(_finding_row(f, "", now))
+                rows.append(_finding_row(f, "", now, raw.get(f.id)))
                 continue
             inc = open_.get(group_key)
             if inc is None:
@@ -196,7 +215,7 @@ class AlertsService(FeedbackMixin, ActivityMixin):
             else:
                 inc.add(f, labels, now)
                 touched[inc.id] = inc
-            rows.append(_finding_row(f, inc.id, now))
+            rows.append(_finding_row(f, inc.id, now, raw.get(f.id)))
         result.accepted = len(rows) - len(suppressed)
         result.suppressed = len(suppressed)
         result.incidents_created = len(created)
@@ -227,6 +246,12 @@ class AlertsService(FeedbackMixin, ActivityMixin):
                     )
                 )
         targets_table.insert(tx, target_rows)
+        due_now = sorted({row[0] for row in target_rows if row[-1] <= now})
+        waiting = [row[-1] for row in target_rows if row[-1] > now]
+        if due_now:
+            waiting.append(self._flush(tx, due_now, now))
+            result.flushed = len(due_now)
+        result.next_flush_at = min((t for t in waiting if t is not None), default=None)
         return result
 
     # ------------------------------------------------------------------------------------------ timers
@@ -258,7 +283,9 @@ class AlertsService(FeedbackMixin, ActivityMixin):
         self._resolve(tx, inc, by="watchkeeper", comment=f"no new findings for {timeout:g}s", now=now)
         return 1
 
-    def _flush(self, tx: Tx, incidents: list[str], now: float) -> None:
+    def _flush(self, tx: Tx, incidents: list[str], now: float) -> float | None:
+        """Flush the due targets of these incidents; returns the earliest next flush it scheduled."""
+        earliest: float | None = None
         for incident in sorted(incidents):
             row = incidents_table.lock(tx, incident, skip_locked=True)
             if row is None:
@@ -274,6 +301,7 @@ class AlertsService(FeedbackMixin, ActivityMixin):
                     # As Alertmanager: nothing is sent this flush; the next one (group_interval) tries again.
                     target.next_flush_at = next_flush(target, now)
                     targets_table.save(tx, target)
+                    earliest = _earliest(earliest, target.next_flush_at)
                     continue
                 decision = flush_decision(target, inc, now)
                 if decision is not None:
@@ -290,6 +318,8 @@ class AlertsService(FeedbackMixin, ActivityMixin):
                         target.announced = True
                 target.next_flush_at = next_flush(target, now)
                 targets_table.save(tx, target)
+                earliest = _earliest(earliest, target.next_flush_at)
+        return earliest
 
     def _route_muted(self, path: str, now: float) -> str | None:
         """Why the route at `path` sends nothing now (its mute / active time intervals), or None."""

@@ -29,8 +29,24 @@ from watchkeeper.core.store import Database
 log = logging.getLogger(__name__)
 
 _PRUNE_EVERY_S = 3600.0
+#: Findings read per store transaction. A transaction reads and writes each open incident its findings
+#: touch once, so a larger batch folds more findings per incident row (500 groups x 500 findings cost one
+#: incident read and write per finding); 2,000 keeps a transaction well under the lease and the lock short.
+BATCH_RECORDS = 2000
 #: What a notification attempt ends as (watchkeeper_notifications{outcome=...}).
 NOTIFICATION_OUTCOMES = ("sent", "retry", "dead", "suppressed", "superseded")
+
+
+def _utf8_json(value: bytes | str) -> str | None:
+    """The record's JSON object as text if it is plain UTF-8 (else None: stored re-encoded). JSON may
+    also come as UTF-16/32 or with a BOM (its first bytes tell), and lone surrogates decode only
+    leniently: none of those is kept as is."""
+    if not isinstance(value, bytes) or value[:1] != b"{" or value[1:2] == b"\x00":
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def default_channel_factory(cfg: AlertsConfig, dashboard_url: str) -> dict[str, list[Channel]]:
@@ -92,6 +108,7 @@ class AlertsStage:
         self.ready = self.loop.ready
         self._stop = threading.Event()
         self._schedule_wake = threading.Event()
+        self._schedule_at = float("-inf")  # clock time the scheduler thread sleeps until (-inf: not asleep)
         self._threads: list[threading.Thread] = []
         self._last_prune = self.clock.now()
         self.bad_records = 0
@@ -101,22 +118,32 @@ class AlertsStage:
     def consumer(self) -> Consumer:
         return self.loop.consumer
 
-    def poll_once(self, max_records: int = 500, timeout_s: float = 0.5) -> int:
+    def poll_once(self, max_records: int = BATCH_RECORDS, timeout_s: float = 0.5) -> int:
         """Consume one batch, store it, then commit the bus position; returns the records consumed."""
         records = self.consumer.poll(max_records=max_records, timeout_s=timeout_s)
         if records:
-            findings = self._decode(records)
-            result = self.store.ingest(findings)
+            encoded: dict[str, str] = {}
+            findings = self._decode(records, encoded)
+            result = self.store.ingest(findings, encoded=encoded, refresh_gauges=False)
+            if result.flushed:
+                self.dispatcher.wake()  # first notifications were queued with the findings
             self.consumer.commit()
+            due = result.next_flush_at
+            if due is not None and due < self._schedule_at:
+                self._schedule_wake.set()  # a group timer the scheduler does not wait for yet
             if result.incidents_created:
-                self._schedule_wake.set()
+                self.store.refresh_gauges()
         return len(records)
 
-    def _decode(self, records: Sequence[Record]) -> list[Finding]:
+    def _decode(self, records: Sequence[Record], encoded: dict[str, str] | None = None) -> list[Finding]:
+        """Findings of the records (malformed ones skipped); `encoded` collects each finding's JSON."""
         out: list[Finding] = []
         for record in records:
             try:
-                out.append(Finding.from_json(record.value))
+                finding = Finding.from_json(record.value)
+                out.append(finding)
+                if encoded is not None and (text := _utf8_json(record.value)) is not None:
+                    encoded.setdefault(finding.id, text)
             except (ValueError, TypeError, KeyError) as exc:
                 # A malformed record can never succeed: skip it instead of blocking the partition forever.
                 self.bad_records += 1
@@ -204,9 +231,12 @@ class AlertsStage:
             except Exception:
                 log.exception("alerts scheduler failed; retrying in 1s")
                 nxt = None
-            delay = 1.0 if nxt is None else min(1.0, max(0.0, nxt - self.clock.now()))
+            now = self.clock.now()
+            delay = 1.0 if nxt is None else min(1.0, max(0.0, nxt - now))
             if delay > 0:
+                self._schedule_at = now + delay
                 self._schedule_wake.wait(delay)
+                self._schedule_at = float("-inf")
 
     def _dispatch_loop(self) -> None:
         self.dispatcher.run(self._stop)

@@ -199,7 +199,7 @@ class WatchkeeperAlerts(Process):
         self.config: dict[str, Any] = {
             "state_dir": str(state_dir),
             "log_level": "warning",
-            "bus": bus or {"kind": "embedded", "poll_interval_s": 0.002},
+            "bus": bus or {"kind": "embedded"},
             "web": {"port": self.web_port},
             "alerts": {
                 "route": {

@@ -3,6 +3,7 @@ at given times in a real loopback HTTP receiver; any missing or extra notificati
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -293,5 +294,32 @@ def test_no_trigger_after_resolve_when_receiver_was_down(tmp_path: Path, receive
         got = run_timeline(tl, {0.0: [finding()]}, until=60, actions={10.0: resolve, 30.0: heal})
         assert [e for _, e, _ in got] == ["trigger", "resolve"]
         assert got[0][0] <= got[1][0]
+    finally:
+        tl.close()
+
+
+def test_findings_are_stored_as_they_arrived_whatever_their_json_encoding(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """A finding's JSON is stored as received when it is plain UTF-8 (no second encoding); JSON in
+    UTF-16 or with a BOM is valid too and is stored re-encoded, readable like any other."""
+    tl = make(tmp_path, receiver, {"route": {"receiver": "default", "group_wait": "0s"}})
+    try:
+        plain, wide, marked = finding(app="a"), finding(app="b"), finding(app="c")
+        spaced = json.dumps(json.loads(plain.to_json()), indent=1).encode()
+        tl.producer.publish(
+            tl.topics.findings,
+            [
+                (b"a", spaced),
+                (b"b", wide.to_json().decode().encode("utf-16")),
+                (b"c", marked.to_json().decode().encode("utf-8-sig")),
+            ],
+        )
+        got = tl.at(0)
+        assert sorted(m["labels"]["app"] for m in got) == ["a", "b", "c"]
+        assert tl.stage.bad_records == 0
+        for f in (plain, wide, marked):
+            stored = tl.stage.store.get_finding(f.id)
+            assert stored is not None and stored["evidence"] == f.evidence and stored["time"] == f.time
     finally:
         tl.close()

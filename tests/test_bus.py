@@ -6,6 +6,7 @@ records, never assertions on elapsed time.
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -327,6 +328,56 @@ def test_embedded_poll_sees_publishes_from_another_process(tmp_path: Path) -> No
     bus.close()
     assert child.returncode == 0
     assert values(got) == [b"from-child"]
+
+
+def _rung(consumer: Consumer) -> bool:
+    """Whether the consumer's doorbell holds a ring (a zero-timeout look: no waiting)."""
+    bell = consumer._bell  # type: ignore[attr-defined]
+    assert bell is not None, "this platform gives every embedded consumer a doorbell socket"
+    return bell.wait(0)
+
+
+def test_embedded_publish_from_another_process_rings_the_consumer(tmp_path: Path) -> None:
+    """A poll blocked in one process is woken by a publish in another at once (not at its next re-read):
+    the publish leaves a ring in each consumer's doorbell, which the next poll answers."""
+    path = tmp_path / BUS_FILENAME
+    bus = EmbeddedBus(path, poll_interval_s=5.0)
+    consumer = bus.consumer("g", ["t"])
+    assert consumer.poll(timeout_s=0) == []
+    assert not _rung(consumer)
+    code = (
+        "import sys; from pathlib import Path; from watchkeeper.core.bus.embedded import EmbeddedBus\n"
+        "bus = EmbeddedBus(Path(sys.argv[1])); p = bus.producer()\n"
+        "p.publish('t', [(b'k', b'rung')]); bus.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO_ROOT, check=True, timeout=WAIT_S)
+    try:
+        assert _rung(consumer)
+        assert values(consumer.poll(timeout_s=0)) == [b"rung"]
+        assert not _rung(consumer)  # answered by that poll
+    finally:
+        bus.close()
+
+
+def test_embedded_doorbell_of_a_killed_consumer_is_removed_and_close_removes_its_own(tmp_path: Path) -> None:
+    path = tmp_path / BUS_FILENAME
+    bus = EmbeddedBus(path)
+    consumer = bus.consumer("g", ["t"])
+    wake_dir = path.with_name(path.name + ".wake")
+    (mine,) = list(wake_dir.iterdir())
+    # What a process killed with SIGKILL leaves behind: a socket file nobody is bound to.
+    stale = wake_dir / "1-deadbeef"
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    dead.bind(str(stale))
+    dead.close()
+    producer = bus.producer()
+    producer.publish("t", [(None, b"x")])
+    assert sorted(wake_dir.iterdir()) == [mine]
+    assert _rung(consumer)
+    consumer.close()
+    assert list(wake_dir.iterdir()) == []
+    producer.publish("t", [(None, b"y")])  # nobody listening: still fine
+    bus.close()
 
 
 def test_embedded_prunes_only_what_every_group_committed(tmp_path: Path) -> None:

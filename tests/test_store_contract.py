@@ -12,7 +12,7 @@ import pytest
 from tests.support.alerts import alerts_config, finding
 from watchkeeper.alerts.clock import FakeClock
 from watchkeeper.alerts.service import AlertsService
-from watchkeeper.core.store import Migration, SchemaTooNew, migrate
+from watchkeeper.core.store import Conflict, Migration, SchemaTooNew, SqliteDatabase, migrate
 
 T0 = 1_700_000_000.0
 CFG = {"route": {"receiver": "default", "group_wait": "0s", "group_by": ["app"]}}
@@ -132,3 +132,73 @@ def test_no_flush_after_a_resolve_by_another_worker(database) -> None:
     clock.advance(31)
     a.run_due()
     assert a.get_incident(incident)["notifications"] == []  # never announced: nothing to send at all
+
+
+def test_without_group_wait_ingest_queues_each_new_incidents_trigger_once(database) -> None:
+    """group_wait 0 flushes a new group at once (as Alertmanager does): the trigger is queued in the
+    ingest transaction itself, claimable by any worker without a scheduler tick, and never queued twice."""
+    clock = FakeClock(T0)
+    a, b = worker(database, clock, "a"), worker(database, clock, "b")
+    result = a.ingest([finding(app=f"app{i}", t=T0, n=i) for i in range(3)])
+    assert (result.incidents_created, result.flushed) == (3, 3)
+    assert result.next_flush_at is not None and result.next_flush_at > T0  # the next group_interval tick
+    claimed = b.claim_due()
+    assert sorted(r.event for r in claimed) == ["trigger"] * 3
+    a.run_due()
+    b.run_due()
+    again = a.ingest([finding(app="app0", t=T0 + 1, n=9)])
+    assert (again.incidents_created, again.flushed, again.next_flush_at) == (0, 0, None)
+    for incident in a.open_incident_ids():
+        assert [n["event"] for n in a.get_incident(incident)["notifications"]] == ["trigger"]
+
+
+def test_with_group_wait_ingest_leaves_the_flush_to_the_scheduler(database) -> None:
+    clock = FakeClock(T0)
+    a = worker(database, clock, "a", route={"receiver": "default", "group_wait": "30s"})
+    result = a.ingest([finding(app="app1", t=T0)])
+    assert (result.incidents_created, result.flushed) == (1, 0)
+    assert result.next_flush_at == pytest.approx(T0 + 30)
+    assert a.claim_due() == []
+    clock.advance(30)
+    a.run_due()
+    assert [r.event for r in a.claim_due()] == ["trigger"]
+
+
+def test_sqlite_writers_of_one_process_queue_and_a_stuck_one_is_a_conflict(tmp_path) -> None:
+    """Threads of one process wait for the write lock in turn (not in SQLite's sleeping busy loop); one
+    held for longer than the busy timeout gives a Conflict naming the database."""
+    path = tmp_path / "store.sqlite3"
+    holder, waiter = SqliteDatabase(path), SqliteDatabase(path, busy_timeout_s=0.2)
+    with holder.transaction() as tx:
+        tx.execute("CREATE TABLE t (x INTEGER)")
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.transaction() as tx:
+            tx.execute("INSERT INTO t VALUES (1)")
+            inside.set()
+            release.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    inside.wait()
+    try:
+        with pytest.raises(Conflict, match=r"store\.sqlite3"), waiter.transaction():
+            pass
+    finally:
+        release.set()
+        thread.join()
+    queued = [
+        threading.Thread(
+            target=lambda i=i: holder.run(lambda tx: tx.execute("INSERT INTO t VALUES (?)", (i,)))
+        )
+        for i in range(2, 10)
+    ]
+    for t in queued:
+        t.start()
+    for t in queued:
+        t.join()
+    with holder.read() as tx:
+        assert tx.scalar("SELECT COUNT(*) FROM t") == 9
+    holder.close()
+    waiter.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,8 @@ class IngestResult:
     duplicates: int = 0
     incidents_created: int = 0
     suppressed: int = 0  # near-duplicates of a false positive: stored, not folded into an incident
+    flushed: int = 0  # new incidents flushed in the same transaction (no group_wait): notifications queued
+    next_flush_at: float | None = None  # earliest group flush the new incidents are now waiting for
 
 
 @dataclass(slots=True)
@@ -67,9 +69,13 @@ def parse_timestamp(value: Any, key: str) -> float:
     raise StoreError(f"{key}: {value!r} is not a time; use unix seconds or ISO 8601 (2025-01-31T18:00:00Z)")
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON for TEXT columns; `default=str` so odd label values never fail a write."""
-    return json.dumps(value, separators=(",", ":"), default=str)
+    """Compact JSON for TEXT columns; `default=str` so odd label values never fail a write. One encoder
+    for the process: `json.dumps` with options builds a new one per call, a cost paid per incident row."""
+    return _ENCODER.encode(value)
 
 
 def incident_row(inc: OpenIncident, now: float) -> tuple[Any, ...]:
@@ -102,13 +108,27 @@ def incident_row(inc: OpenIncident, now: float) -> tuple[Any, ...]:
 
 
 def open_incident_from_row(row: Row) -> OpenIncident:
-    """An open `incidents` row as the `OpenIncident` the grouping policy folds findings into (the columns
-    decoded once, by `incident_dict`)."""
-    data = incident_dict(row)
-    values = {f.name: data.get(f.name) for f in fields(OpenIncident)}
-    values["status"] = Status(values["status"])
-    values["last_received_at"] = row["last_received_at"]
-    return OpenIncident(**values)
+    """An open `incidents` row as the `OpenIncident` the grouping policy folds findings into (each JSON
+    column decoded once: ingest reads one row per group of every batch)."""
+    return OpenIncident(
+        id=row["id"],
+        group_key=row["group_key"],
+        route=row["route"],
+        status=Status(row["status"]),
+        severity=row["severity"],
+        title=row["title"],
+        summary=row["summary"],
+        labels=json.loads(row["labels"]),
+        annotations=json.loads(row["annotations"]),
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+        last_received_at=row["last_received_at"],
+        finding_count=row["finding_count"],
+        severity_counts=json.loads(row["severity_counts"]),
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=row["acknowledged_at"],
+        created_at=row["created_at"],
+    )
 
 
 def outbox_row(r: Row) -> OutboxRow:

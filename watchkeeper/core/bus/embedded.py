@@ -2,8 +2,10 @@
 
 Why SQLite: one file under state_dir, transactions make a published batch durable as a unit, and WAL lets
 readers follow the writer without blocking it. Every Producer and Consumer owns its connection, so threads
-never share one; several processes may open the same file (they notice each other's publishes by a short
-polling fallback, while publishes in this process wake a blocked poll at once through a condition variable).
+never share one; several processes may open the same file. A publish wakes a blocked poll at once, in this
+process or another one, through a doorbell (`_Doorbell`: a Unix datagram socket per consumer beside the
+file); where no such socket can be made, a condition variable wakes consumers of this process and others
+re-read the log every `poll_interval_s`, which stays the fallback of every poll.
 
 Offsets are contiguous per topic (partition 0). A consumer group's committed offset lives in the same file.
 Records are pruned once every group that reads their topic has committed them and they are older than the
@@ -14,9 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import select
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -114,6 +120,104 @@ def _notifier_for(path: Path) -> _Notifier:
         return _NOTIFIERS.setdefault(path, _Notifier())
 
 
+class _Bell:
+    """One consumer's doorbell: a bound, non-blocking Unix datagram socket; each datagram means "new
+    records may be there". Datagrams wait in the socket until read, so a ring is never lost."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self.sock.bind(str(path))
+        except OSError:
+            self.sock.close()
+            raise
+        self.sock.setblocking(False)
+
+    def drain(self) -> None:
+        """Forget the rings so far (the caller reads the log right after)."""
+        with contextlib.suppress(OSError):
+            while self.sock.recv(64):
+                pass
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block until a ring or `timeout_s`; True if rung."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], max(0.0, timeout_s))
+        except (OSError, ValueError):
+            time.sleep(max(0.0, timeout_s))
+            return False
+        return bool(readable)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+class _Doorbell:
+    """Wake-ups across processes: every consumer binds a socket in `<bus file>.wake/`, and a publish sends
+    one datagram to each socket there after its commit, so a poll blocked in another process returns at
+    once instead of at its next re-read. A socket left by a killed process answers "connection refused"
+    and is removed by the next publish."""
+
+    def __init__(self, bus_path: Path) -> None:
+        self.dir = bus_path.with_name(bus_path.name + ".wake")
+        self._sender: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def listen(self) -> _Bell | None:
+        """A bell for a new consumer, or None where sockets cannot be made (path too long, no AF_UNIX):
+        that consumer then re-reads the log every poll_interval_s."""
+        if not hasattr(socket, "AF_UNIX"):
+            return None
+        try:
+            self.dir.mkdir(exist_ok=True)
+            return _Bell(self.dir / f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        except OSError as exc:
+            log.debug("no doorbell for a consumer of %s (%s): polling instead", self.dir, exc)
+            return None
+
+    def ring(self) -> None:
+        """One datagram to every consumer's socket; never raises (a missed ring costs one poll interval)."""
+        try:
+            names = os.listdir(self.dir)
+        except OSError:
+            return  # no consumer ever listened
+        if not names:
+            return
+        sender = self._sender_socket()
+        if sender is None:
+            return
+        for name in names:
+            path = os.path.join(self.dir, name)
+            try:
+                sender.sendto(b"\x01", path)
+            except ConnectionRefusedError:  # nobody bound: its process died without closing it
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            except OSError:  # its queue is full (already rung), gone meanwhile, or not ours to ring
+                pass
+
+    def _sender_socket(self) -> socket.socket | None:
+        with self._lock:
+            if self._sender is None:
+                try:
+                    self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                    self._sender.setblocking(False)
+                except OSError:
+                    return None
+            return self._sender
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sender is not None:
+                with contextlib.suppress(OSError):
+                    self._sender.close()
+                self._sender = None
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -179,6 +283,7 @@ class EmbeddedProducer(Producer):
                 (topic, start + len(records)),
             )
         self._bus._notifier.notify()
+        self._bus._doorbell.ring()
         self._bus.maybe_prune()
 
     def close(self) -> None:
@@ -201,6 +306,7 @@ class EmbeddedConsumer(Consumer):
         self._conn = bus._connect()
         self._positions: dict[str, int] = {}
         self._next_topic = 0
+        self._bell = bus._doorbell.listen()
         with self._conn.transaction("registering a consumer group in") as db:
             for topic in self.topics:
                 # Registering the group at offset 0 keeps its unread records from being pruned.
@@ -243,16 +349,23 @@ class EmbeddedConsumer(Consumer):
                 self._listener.on_assigned([(topic, 0) for topic in self.topics])
         deadline = time.monotonic() + max(timeout_s, 0.0)
         notifier = self._bus._notifier
+        bell = self._bell
         while True:
             generation = notifier.generation
+            if bell is not None:
+                bell.drain()  # rings so far are answered by the read below
             records = self._fetch(max_records)
             if records:
                 return records
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            # Woken at once by a publish in this process; otherwise re-read shortly (other processes).
-            notifier.wait_past(generation, min(remaining, self._bus.poll_interval_s))
+            # Woken at once by a publish (the doorbell: any process; the notifier: this process), else
+            # the log is read again after poll_interval_s.
+            if bell is not None:
+                bell.wait(min(remaining, self._bus.poll_interval_s))
+            else:
+                notifier.wait_past(generation, min(remaining, self._bus.poll_interval_s))
 
     def commit(self) -> None:
         with self._conn.transaction("committing offsets to") as db:
@@ -284,6 +397,9 @@ class EmbeddedConsumer(Consumer):
         return total
 
     def close(self) -> None:
+        if self._bell is not None:
+            self._bell.close()
+            self._bell = None
         self._conn.close()
 
 
@@ -307,6 +423,7 @@ class EmbeddedBus(Bus):
         self.poll_interval_s = poll_interval_s
         self.busy_timeout_s = busy_timeout_s
         self._notifier = _notifier_for(self.path)
+        self._doorbell = _Doorbell(self.path)
         self._prune_lock = threading.Lock()
         self._last_prune = time.monotonic()
         self._children: weakref.WeakSet[EmbeddedProducer | EmbeddedConsumer] = weakref.WeakSet()
@@ -434,4 +551,5 @@ class EmbeddedBus(Bus):
             children, self._children = list(self._children), weakref.WeakSet()
         for child in children:
             child.close()
+        self._doorbell.close()
         self._admin.close()

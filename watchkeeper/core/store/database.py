@@ -144,8 +144,25 @@ def _sqlite_error(exc: sqlite3.Error) -> DatabaseError:
     return DatabaseError(f"SQLite: {exc}")
 
 
+#: One lock per SQLite file for the write transactions of this process (see `SqliteDatabase.transaction`).
+_WRITE_LOCKS: dict[Path, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(path.resolve(), threading.Lock())
+
+
 class SqliteDatabase(Database):
-    """One SQLite file in WAL mode; a connection per thread; `BEGIN IMMEDIATE`: one writer at a time."""
+    """One SQLite file in WAL mode; a connection per thread; `BEGIN IMMEDIATE`: one writer at a time.
+
+    Threads of this process queue for the write lock on a lock of their own before `BEGIN IMMEDIATE`:
+    SQLite's busy handler sleeps in growing steps (up to 100 ms) and retries, so a thread writing back to
+    back (the consumer folding a backlog) starved the others (group flushes, delivery outcomes) for
+    seconds. A queued thread is woken the moment the writer commits. Other processes still meet at
+    SQLite's own lock and its busy timeout.
+    """
 
     dialect: Dialect = "sqlite"
 
@@ -160,6 +177,7 @@ class SqliteDatabase(Database):
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._writer = _write_lock(self.path)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -185,22 +203,30 @@ class SqliteDatabase(Database):
         if conn.in_transaction:  # nested use on one thread: join the open transaction
             yield _SqliteTx(conn)
             return
+        if not self._writer.acquire(timeout=self.busy_timeout_s):
+            raise Conflict(
+                f"the SQLite database {self.path} stayed busy for {self.busy_timeout_s:g}s "
+                "(another thread of this process held the write lock)"
+            )
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise _sqlite_error(exc) from exc
-        try:
-            yield _SqliteTx(conn)
-        except BaseException:
-            if conn.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
-                conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise _sqlite_error(exc) from exc
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise _sqlite_error(exc) from exc
+            try:
+                yield _SqliteTx(conn)
+            except BaseException:
+                if conn.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise _sqlite_error(exc) from exc
+        finally:
+            self._writer.release()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
