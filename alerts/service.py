@@ -85,6 +85,23 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def is_gone_local_worker(worker: str, host: str) -> bool:
+    """Whether `worker` (a `worker_name()`) was a process of this host that no longer runs."""
+    parts = worker.split(":")
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, another user's process
+        return False
+    return False
+
+
 class AlertsService(FeedbackMixin, ActivityMixin):
     """All alerts state, over a `Database` (or a state directory: the SQLite default in it).
 
@@ -468,6 +485,23 @@ class AlertsService(FeedbackMixin, ActivityMixin):
             if not outbox_table.any_claimable(tx, now):
                 return []  # idle: no write transaction (they serialize writers on SQLite)
         return self.db.run(lambda tx: outbox_table.claim(tx, self.worker, now, self.lease_s, limit))
+
+    def release_gone_claims(self) -> int:
+        """At start: the claims of a process of this host that died mid-delivery (SIGKILL) are given back
+        at once instead of at the end of their lease, so a restart delivers them without waiting. Only on
+        SQLite, where every worker runs on this host (a PostgreSQL store may be shared by hosts whose
+        names and process ids collide: there the lease decides). Returns the rows released."""
+        if self.db.dialect != "sqlite":
+            return 0
+        host = socket.gethostname()
+        with self.db.read() as tx:
+            gone = [w for w in outbox_table.claim_owners(tx) if is_gone_local_worker(w, host)]
+        released = 0
+        for owner in gone:
+            released += self.db.run(lambda tx, o=owner: outbox_table.release_owner(tx, o))
+        if released:
+            log.info("took over %d notification claims of stopped processes (%s)", released, ", ".join(gone))
+        return released
 
     def due_notifications(self, limit: int = 200, exclude: Any = ()) -> list[OutboxRow]:
         """Compatibility name of `claim_due` (rows are claimed: call it only to send them)."""

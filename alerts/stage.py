@@ -172,6 +172,7 @@ class AlertsStage:
             return
         self._stop.clear()
         self._resume_channels()
+        self.store.release_gone_claims()
         self.loop.start()
         for name, target in (
             ("alerts-schedule", self._schedule_loop),

@@ -5,6 +5,10 @@ Each test runs twice (the `database` fixture): against a SQLite file and against
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -202,3 +206,28 @@ def test_sqlite_writers_of_one_process_queue_and_a_stuck_one_is_a_conflict(tmp_p
         assert tx.scalar("SELECT COUNT(*) FROM t") == 9
     holder.close()
     waiter.close()
+
+
+def test_a_restart_takes_over_the_claims_of_a_killed_process_of_this_host_at_once(database) -> None:
+    """SQLite (one host by construction): claims of a process that is gone are given back at start, not at
+    the end of their lease; a live process keeps its claims. PostgreSQL may be shared by hosts whose
+    names and process ids collide: there only the lease decides."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    clock = FakeClock(T0)
+    killed = worker(database, clock, f"{host}:{dead.pid}:abcdef")
+    alive = worker(database, clock, f"{host}:{os.getppid()}:abcdef")
+    killed.ingest([finding(app="app1", t=T0)])
+    alive.ingest([finding(app="app2", t=T0)])
+    (held_by_killed,) = killed.claim_due(limit=1)
+    (held_by_alive,) = alive.claim_due()
+    restarted = worker(database, clock, f"{host}:{os.getpid()}:restarted")
+    released = restarted.release_gone_claims()
+    if database.dialect == "sqlite":
+        assert released == 1
+        assert [r.id for r in restarted.claim_due()] == [held_by_killed.id]
+    else:
+        assert released == 0
+        assert restarted.claim_due() == []
+    assert held_by_alive.id not in {r.id for r in restarted.claim_due()}

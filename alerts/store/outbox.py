@@ -271,3 +271,21 @@ def release(tx: Tx, row: OutboxRow, worker: str, at: float) -> None:
         "WHERE rowid=? AND claimed_by=? AND status='pending'",
         (at, row.rowid, worker),
     )
+
+
+def claim_owners(tx: Tx) -> list[str]:
+    """Workers holding claims on pending rows."""
+    return [
+        r["claimed_by"]
+        for r in tx.execute(
+            "SELECT DISTINCT claimed_by FROM outbox WHERE status='pending' AND claimed_by IS NOT NULL"
+        )
+    ]
+
+
+def release_owner(tx: Tx, worker: str) -> int:
+    """Give back every claim of `worker` (a process known to be gone): claimable at once."""
+    return tx.rowcount(
+        "UPDATE outbox SET claimed_by=NULL, claim_expires_at=NULL WHERE claimed_by=? AND status='pending'",
+        (worker,),
+    )
