@@ -263,11 +263,20 @@ class AlertsService(FeedbackMixin, ActivityMixin):
                     )
                 )
         targets_table.insert(tx, target_rows)
-        due_now = sorted({row[0] for row in target_rows if row[-1] <= now})
-        waiting = [row[-1] for row in target_rows if row[-1] > now]
-        if due_now:
-            waiting.append(self._flush(tx, due_now, now))
-            result.flushed = len(due_now)
+        # Groups without group_wait are flushed now, in this transaction (the new incidents' rows are
+        # locked by their insert; what the flush needs is in memory: nothing was told of them yet).
+        waiting: list[float | None] = []
+        by_incident: dict[str, list[Target]] = {}
+        for row in target_rows:
+            by_incident.setdefault(row[0], []).append(Target(*row[:6], bool(row[6]), row[7]))
+            if row[7] > now:
+                waiting.append(row[7])
+        for incident in sorted(by_incident):
+            targets = sorted(by_incident[incident], key=lambda t: t.receiver)
+            if any(t.next_flush_at is not None and t.next_flush_at <= now for t in targets):
+                inc = created[incident][0]
+                waiting.append(self._flush_targets(tx, inc, targets, now, told=set()))
+                result.flushed += 1
         result.next_flush_at = min((t for t in waiting if t is not None), default=None)
         return result
 
@@ -311,31 +320,49 @@ class AlertsService(FeedbackMixin, ActivityMixin):
                 targets_table.stop(tx, incident)  # resolved meanwhile: its timers stop
                 continue
             inc = open_incident_from_row(row)
-            for target in targets_table.of_incident(tx, incident):
-                if target.next_flush_at is None or target.next_flush_at > now:
-                    continue
-                if self._route_muted(target.route, now):
-                    # As Alertmanager: nothing is sent this flush; the next one (group_interval) tries again.
-                    target.next_flush_at = next_flush(target, now)
-                    targets_table.save(tx, target)
-                    earliest = _earliest(earliest, target.next_flush_at)
-                    continue
-                decision = flush_decision(target, inc, now)
-                if decision is not None:
-                    event, repeat = decision
-                    channels = None
-                    if event == Event.trigger:  # a trigger dead on one channel goes again only there
-                        told = outbox_table.told_channels(tx, incident, target.receiver)
-                        kinds = self.channel_kinds.get(target.receiver, [])
-                        channels = [(i, kind) for i, kind in enumerate(kinds) if i not in told]
-                    self._enqueue(tx, target, inc, event, now, repeat=repeat, channels=channels)
-                    target.last_notified_at = now
-                    target.notified_count = inc.finding_count
-                    if event == Event.trigger:
-                        target.announced = True
+            nxt = self._flush_targets(tx, inc, targets_table.of_incident(tx, incident), now)
+            earliest = _earliest(earliest, nxt)
+        return earliest
+
+    def _flush_targets(
+        self,
+        tx: Tx,
+        inc: OpenIncident,
+        targets: Sequence[Target],
+        now: float,
+        *,
+        told: set[int] | None = None,
+    ) -> float | None:
+        """Flush the due ones of an incident's targets (its row locked by the caller). `told`: the channels
+        already told of the incident's trigger, when the caller knows (a new incident: none)."""
+        earliest: float | None = None
+        for target in targets:
+            if target.next_flush_at is None or target.next_flush_at > now:
+                continue
+            if self._route_muted(target.route, now):
+                # As Alertmanager: nothing is sent this flush; the next one (group_interval) tries again.
                 target.next_flush_at = next_flush(target, now)
                 targets_table.save(tx, target)
                 earliest = _earliest(earliest, target.next_flush_at)
+                continue
+            decision = flush_decision(target, inc, now)
+            if decision is not None:
+                event, repeat = decision
+                channels = None
+                if event == Event.trigger:  # a trigger dead on one channel goes again only there
+                    sent = told
+                    if sent is None:
+                        sent = outbox_table.told_channels(tx, inc.id, target.receiver)
+                    kinds = self.channel_kinds.get(target.receiver, [])
+                    channels = [(i, kind) for i, kind in enumerate(kinds) if i not in sent]
+                self._enqueue(tx, target, inc, event, now, repeat=repeat, channels=channels)
+                target.last_notified_at = now
+                target.notified_count = inc.finding_count
+                if event == Event.trigger:
+                    target.announced = True
+            target.next_flush_at = next_flush(target, now)
+            targets_table.save(tx, target)
+            earliest = _earliest(earliest, target.next_flush_at)
         return earliest
 
     def _route_muted(self, path: str, now: float) -> str | None:
@@ -367,8 +394,10 @@ class AlertsService(FeedbackMixin, ActivityMixin):
         data = inc.to_dict()
         data["status"] = (status or inc.status).value
         data["resolved_at"] = resolved_at
-        data["samples"] = findings_table.samples(tx, inc.id, _SNAPSHOT_SAMPLES)
-        payload = dumps(data)
+        data.pop("samples", None)
+        # The samples are stored JSON objects: spliced in as they are, not decoded and encoded again.
+        samples = findings_table.samples_json(tx, inc.id, _SNAPSHOT_SAMPLES)
+        payload = f'{dumps(data)[:-1]},"samples":[{",".join(samples)}]}}'
         outbox_table.insert(
             tx,
             [

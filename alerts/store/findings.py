@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,10 +25,10 @@ def insert(tx: Tx, rows: Sequence[tuple[Any, ...]]) -> None:
     tx.executemany("INSERT INTO findings VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", rows)
 
 
-def samples(tx: Tx, incident: str, n: int) -> list[dict[str, Any]]:
-    """The incident's latest findings (embedded in notifications)."""
+def samples_json(tx: Tx, incident: str, n: int) -> list[str]:
+    """The incident's latest findings as their stored JSON objects."""
     return [
-        json.loads(r["data"])
+        r["data"]
         for r in tx.execute(
             "SELECT data FROM findings WHERE incident_id=? ORDER BY time DESC LIMIT ?", (incident, n)
         )
