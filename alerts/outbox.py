@@ -91,15 +91,18 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._next_allowed: dict[str, float] = {}  # destination_key -> earliest next send (pacing)
         self._wakeup = threading.Event()
+        self._busy = False  # the last dispatch found the pool full or claimed all it asked for
 
     def dispatch_once(self, *, wait_for_sends: bool = False) -> int:
         """Claim every due row (bounded by the pool) and start sending it; returns the rows handled."""
         with self._lock:
             room = self.cfg.workers * 16 - len(self._inflight)
         if room <= 0:
+            self._busy = True  # a send's completion wakes the loop
             return 0
         self._renew_claims()
         rows = self.store.claim_due(limit=room)
+        self._busy = len(rows) >= room  # more rows may be due right now
         now = self.clock.now()
         started: list[Future[None]] = []
         handled = 0
@@ -218,11 +221,19 @@ class Dispatcher:
         self._wakeup.set()
 
     def run(self, stop: threading.Event) -> None:
+        """Dispatch until stopped. While the pool is full or a claim took all it asked for, the loop goes
+        on at the next send's completion (or at once) without asking the store when the next row is
+        due: that query reads every pending line head, and a backlog of N rows asked it N times."""
         while not stop.is_set():
             self._wakeup.clear()
             try:
                 self.dispatch_once()
-                nxt = self.next_wake()
+                if self._busy:
+                    with self._lock:
+                        full = len(self._inflight) >= self.cfg.workers * 16
+                    nxt = None if full else self.clock.now()
+                else:
+                    nxt = self.next_wake()
             except Exception:
                 log.exception("outbox dispatch failed; retrying")
                 nxt = None

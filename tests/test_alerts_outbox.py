@@ -211,6 +211,44 @@ def test_threads_deliver_with_the_system_clock(tmp_path: Path, receiver: Receive
         bus.close()
 
 
+def test_a_backlog_larger_than_the_pool_is_delivered_once_without_asking_when_the_next_is_due(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """200 triggers queued at once, 2 workers (32 in flight at most): each is delivered exactly once, and
+    while the pool is full or more rows are claimable the loop does not ask the store when the next row
+    is due (that query reads every pending line head; asked after each send it made a backlog quadratic)."""
+    cfg = alerts_config({"route": {**FAST, "group_by": ["app"]}, "outbox": {"workers": 2}})
+    bus = EmbeddedBus(tmp_path / "bus.sqlite3")
+    stage = AlertsStage(
+        cfg,
+        bus,
+        TopicsConfig(),
+        tmp_path / "state",
+        dashboard_url="http://dash",
+        channels={"default": [HttpChannel(receiver.url)]},
+    )
+    asked: list[float] = []
+    ask = stage.store.next_notification_due
+
+    def counted() -> float | None:
+        asked.append(time.monotonic())
+        return ask()
+
+    stage.store.next_notification_due = counted  # type: ignore[method-assign]
+    stage.store.ingest([finding(app=f"app{i}") for i in range(200)])
+    stage.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(receiver.keys()) < 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        keys = receiver.keys()
+        assert len(keys) == 200 and len(set(keys)) == 200
+        assert len(asked) < 50  # was at least once per delivered row
+    finally:
+        stage.stop()
+        bus.close()
+
+
 def test_configured_webhook_receiver_end_to_end(tmp_path: Path, receiver: Receiver) -> None:
     """No channel override: the stage builds the receivers' channels from config (the daemon's path)."""
     cfg = alerts_config(
