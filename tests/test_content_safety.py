@@ -227,6 +227,26 @@ def test_over_budget_every_call_is_still_judged_and_coverage_says_so() -> None:
     assert metrics.CONTENT_SAFETY_COVERAGE.labels("budget-app")._value.get() == pytest.approx(read / 40)
 
 
+def test_a_flood_of_apps_keeps_the_coverage_label_sets_bounded(detector: ContentSafetyDetector) -> None:
+    """Beyond `detectors.max_app_labels` distinct apps, new apps count as `__other__`: the per-app coverage
+    series cannot grow without bound under a flood of service names."""
+    limit_before = metrics.MAX_APP_LABELS
+    metrics.set_app_label_limit(len(metrics._app_labels) + 2)
+    try:
+        calls = [
+            make_call("An ordinary answer about the weather.", span=f"{i:016x}", service=f"flood-{i}")
+            for i in range(6)
+        ]
+        detector.observe_batch(calls)
+    finally:
+        metrics.set_app_label_limit(limit_before)
+    apps = {s.labels["app"] for s in metrics.CONTENT_SAFETY_COVERAGE.collect()[0].samples}
+    assert {a for a in apps if a.startswith("flood-")} == {"flood-0", "flood-1"}
+    assert metrics.OTHER_APP in apps
+    other = metrics.CONTENT_SAFETY_CALLS.labels(metrics.OTHER_APP, "semantic")._value.get()
+    assert other >= 4
+
+
 def test_detectors_built_again_share_the_loaded_model(tmp_path: Path) -> None:
     """A config reload or a second suite in one process does not load the ~460 MB judge again; changed
     artifacts on disk are loaded afresh."""

@@ -240,7 +240,8 @@ class ContentSafetyDetector(Detector):
     def _count(self, jobs: list[tuple[ModelCall, str, str, str | None]], semantic: np.ndarray) -> None:
         per_app: dict[str, list[int]] = {}
         for (call, *_), read in zip(jobs, semantic, strict=True):
-            seen = per_app.setdefault(call.service, [0, 0])
+            # bounded label sets: beyond detectors.max_app_labels apps, new apps count as __other__
+            seen = per_app.setdefault(metrics.app_label(call.service), [0, 0])
             seen[0] += 1
             seen[1] += int(read)
         for app, (total, read) in per_app.items():

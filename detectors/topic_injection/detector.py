@@ -95,10 +95,11 @@ class _App:
     history: PassageHistory = field(default_factory=lambda: PassageHistory(512))  # replaced by _new_app()
 
     def grow(self) -> int:
-        """A fresh candidate row (arrays grow in chunks, so adding themes stays cheap)."""
+        """A fresh candidate row. Arrays double when full (adding themes stays cheap) and start at one row:
+        a row is 8 KB, and most apps of a flood of service names only ever have one candidate."""
         n = len(self.clusters)
         if n == len(self.sums):
-            extra = max(8, n)
+            extra = max(1, n)
             self.sums = np.vstack([self.sums, np.zeros((extra, DIM), dtype=np.float32)])
             self.norms = np.concatenate([self.norms, np.ones(extra, dtype=np.float32)])
             self.last = np.concatenate([self.last, np.full(extra, -np.inf)])
