@@ -3,13 +3,22 @@
 Each variant runs in its own subprocess (instrumentations patch the same methods and must not stack). The
 client talks to an in-process httpx MockTransport, so the numbers are the client + instrumentation CPU, not
 network noise. Every variant's app has an SDK MeterProvider (an in-memory reader) as its global provider,
-and its spans go to an in-memory exporter, or with `--export otlp` through a BatchSpanProcessor and the
-OTLP/HTTP exporter to a sink in another process (real serialization and HTTP, the sink's CPU not counted).
-`ours` is the SDK's default (its gen_ai.client.* histograms off: the daemon derives them from the spans);
-`ours_metrics_on` records them in the app (`instrument(metrics=True)`).
+and its spans go to an in-memory exporter, or with `--export otlp` over OTLP/HTTP to a sink in another
+process (real serialization and HTTP, the sink's CPU not counted), each the way its users set it up:
+`ours` through the exporter and batch processor `instrument(exporters=("otlp",))` adds, the others
+through the OpenTelemetry SDK's BatchSpanProcessor and OTLPSpanExporter with their defaults, and
+`official_v2_our_exporter` is the official instrumentation exported the way `instrument()` does and
+`ours_sdk_exporter` ours with `instrument(exporters=())` and the SDK's exporter (what the instrumentations
+alone cost). `ours` is the SDK's default (its gen_ai.client.* histograms off: the
+daemon derives them from the spans); `ours_metrics_on` records them in the app (`instrument(metrics=True)`).
+
+How many spans share an export request decides much of the export cost (a request costs several times a
+span). By default each setup's timer decides (5 s for all; under callgrind the app runs ~50x slower, so
+that is a few spans per request); `--batch N` makes every request carry exactly N spans (512: the steady
+state of an app making 100 calls/s or more; 5 s x the call rate below that).
 
     python -m benchmarks.bench_tracing [--calls 3000] [--rounds 3] [--export otlp]
-    python -m benchmarks.bench_tracing --instructions --export otlp   # callgrind instructions (slow, exact)
+    python -m benchmarks.bench_tracing --instructions --export otlp [--batch 512]   # callgrind (slow, exact)
 
 The callgrind table has two halves: "total" (every thread: the CPU the process spends) and "call path" (the
 main thread only: what the calling code waits for). They differ only for work moved to background threads,
@@ -35,11 +44,26 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-VARIANTS = ("none", "ours_capture_off", "ours_capture_on", "ours_metrics_on", "official_v2", "openllmetry")
+VARIANTS = (
+    "none",
+    "ours_capture_off",
+    "ours_capture_on",
+    "ours_metrics_on",
+    "ours_sdk_exporter",
+    "official_v2",
+    "official_v2_our_exporter",
+    "openllmetry",
+)
 #: Where the child sends its spans with --export otlp (the parent starts the sink).
 OTLP_ENV = "WATCHKEEPER_BENCH_OTLP_ENDPOINT"
 #: Any variant + "_nometrics" runs without an SDK MeterProvider (tracing cost alone).
 NOMETRICS = "_nometrics"
+#: official_v2 + this: with --export otlp, its spans go through our OTLP exporter and batch processor.
+OUR_EXPORTER = "_our_exporter"
+#: ours + this: with --export otlp, instrument(exporters=()) and the SDK exporter (an app exporting itself).
+SDK_EXPORTER = "_sdk_exporter"
+#: Where --batch puts its setting for the children's batch processors (the standard OTEL_BSP_* variables).
+BATCH_ENV = ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_SCHEDULE_DELAY")
 
 MESSAGES = [
     {
@@ -91,12 +115,21 @@ def _setup(variant: str) -> tuple[Any, Any, Any]:
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     otlp_endpoint = os.environ.get(OTLP_ENV)
-    if otlp_endpoint:
+    sdk_export = False
+    if not otlp_endpoint:
+        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    elif variant.endswith(OUR_EXPORTER):  # the official instrumentation, exported the way instrument() does
+        from watchkeeper.collector.sdk.exporters import batch_processor
+        from watchkeeper.collector.sdk.exporters.otlp import OTLPSpanExporter as OurOTLPSpanExporter
+
+        variant = variant.removesuffix(OUR_EXPORTER)
+        tracer_provider.add_span_processor(batch_processor(OurOTLPSpanExporter(otlp_endpoint), "otlp"))
+    elif not variant.startswith("ours") or variant.endswith(SDK_EXPORTER):  # the OpenTelemetry docs' setup
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+        variant = variant.removesuffix(SDK_EXPORTER)
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
-    else:
-        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        sdk_export = True
     meter_provider: Any = MeterProvider(metric_readers=[InMemoryMetricReader()])
     if variant.endswith(NOMETRICS):
         variant = variant.removesuffix(NOMETRICS)
@@ -107,11 +140,12 @@ def _setup(variant: str) -> tuple[Any, Any, Any]:
         from watchkeeper import collector
 
         metrics_on = variant == "ours_metrics_on"
-        collector.instrument(
+        collector.instrument(  # with --export otlp, through the exporter instrument() sets up
             tracer_provider=tracer_provider,
             meter_provider=meter_provider if metrics_on else None,
             metrics=metrics_on,
-            exporters=(),
+            exporters=("otlp",) if otlp_endpoint and not sdk_export else (),
+            otlp_endpoint=otlp_endpoint,
             capture_content=variant == "ours_capture_on",
         )
     elif variant == "official_v2":
@@ -331,6 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--export", choices=("memory", "otlp"), default="memory", help="where spans go (otlp: a sink process)"
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="with --export otlp: every export request carries this many spans (a rate-independent steady "
+        "state: the batch processors' size limit, their timer off); default: each setup's own timer",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=200, help=argparse.SUPPRESS)
@@ -342,16 +383,26 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_variant(args.child, args.calls, args.warmup)))
         return 0
     variants = [v for v in args.variants.split(",") if v]
+    if args.batch:
+        if args.export != "otlp" or not 1 <= args.batch <= 2048:
+            parser.error("--batch needs --export otlp and 1..2048 spans")
+        os.environ[BATCH_ENV[0]] = str(args.batch)
+        os.environ[BATCH_ENV[1]] = str(24 * 3600 * 1000)  # never by time: only full batches, then the flush
     if args.export == "otlp":
         with OtlpSink():
-            print(f"spans exported over OTLP/HTTP ({os.environ[OTLP_ENV]}) by a BatchSpanProcessor")
+            batching = f"batches of {args.batch} spans" if args.batch else "each setup's schedule delay"
+            print(f"spans exported over OTLP/HTTP ({os.environ[OTLP_ENV]}), {batching}")
             return _measure(args, variants)
     return _measure(args, variants)
 
 
 def _measure(args: argparse.Namespace, variants: list[str]) -> int:
     if args.instructions:
-        instructions_table(variants, 50, 250, args.jobs)
+        # With --batch, the two runs differ by whole batches and leave the same remainder for the final
+        # flush, so the difference counts exactly one request per `batch` spans.
+        low = 50
+        high = low + (args.batch * -(-100 // args.batch) if args.batch else 200)
+        instructions_table(variants, low, high, args.jobs)
         return 0
     best: dict[str, dict[str, Any]] = {}
     for _ in range(args.rounds):

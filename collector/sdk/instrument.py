@@ -121,6 +121,12 @@ def instrument(
     "otlp", "kafka", "azure_monitor", each behind its own bounded batch queue, added to `tracer_provider` when
     given (else to a new provider, which also becomes the global one if none was set). Calling it again
     reconfigures: the previous setup is undone first.
+
+    Export batching follows OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE and
+    OTEL_BSP_MAX_QUEUE_SIZE, else the OpenTelemetry defaults: a batch every 5 s (or as soon as 512 spans
+    wait), 2048 queued at most. A call reaches the daemon up to 5 s after it ends: fuller batches cost the
+    app less CPU per call (an HTTP request costs several times a span); OTEL_BSP_SCHEDULE_DELAY=1000 sends
+    them sooner at that cost.
     """
     known = exporter_names()
     unknown = [name for name in exporters if name not in known]

@@ -14,11 +14,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from watchkeeper.collector.sdk.exporters import ExporterOptions, ExporterPlugin
+from watchkeeper.collector.sdk.exporters.span_encoding import SpanEncoder
 from watchkeeper.core.kafka_security import KafkaSecurity
 
 logger = logging.getLogger("watchkeeper.collector.export.kafka")
@@ -44,11 +44,6 @@ def group_by_service(spans: Sequence[ReadableSpan]) -> dict[str, list[ReadableSp
         )
         groups.setdefault(service, []).append(span)
     return groups
-
-
-def encode_batch(spans: Sequence[ReadableSpan]) -> bytes:
-    """ExportTraceServiceRequest protobuf bytes (otlp_proto) for one batch of spans."""
-    return encode_spans(spans).SerializeToString()
 
 
 class KafkaSpanExporter(SpanExporter):
@@ -82,6 +77,7 @@ class KafkaSpanExporter(SpanExporter):
         self._next_connect = 0.0
         self._lock = threading.Lock()
         self._shutdown = False
+        self._encoder = SpanEncoder()  # ExportTraceServiceRequest protobuf bytes (otlp_proto)
 
     def _get_producer(self) -> Any:
         if self._producer is not None:
@@ -105,7 +101,7 @@ class KafkaSpanExporter(SpanExporter):
         with self._lock:
             producer = self._get_producer()
             futures = [
-                producer.send(self.topic, key=service.encode("utf-8"), value=encode_batch(group))
+                producer.send(self.topic, key=service.encode("utf-8"), value=self._encoder.encode(group))
                 for service, group in group_by_service(spans).items()
             ]
             producer.flush(timeout=self._send_timeout_s)
