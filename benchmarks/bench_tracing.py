@@ -115,21 +115,20 @@ def _setup(variant: str) -> tuple[Any, Any, Any]:
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     otlp_endpoint = os.environ.get(OTLP_ENV)
-    sdk_export = False
+    our_exporter = variant.endswith(OUR_EXPORTER)
+    sdk_export = variant.endswith(SDK_EXPORTER) or not variant.startswith("ours")
+    variant = variant.removesuffix(OUR_EXPORTER).removesuffix(SDK_EXPORTER)
     if not otlp_endpoint:
         tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    elif variant.endswith(OUR_EXPORTER):  # the official instrumentation, exported the way instrument() does
+    elif our_exporter:  # the official instrumentation, exported the way instrument() does
         from watchkeeper.collector.sdk.exporters import batch_processor
         from watchkeeper.collector.sdk.exporters.otlp import OTLPSpanExporter as OurOTLPSpanExporter
 
-        variant = variant.removesuffix(OUR_EXPORTER)
         tracer_provider.add_span_processor(batch_processor(OurOTLPSpanExporter(otlp_endpoint), "otlp"))
-    elif not variant.startswith("ours") or variant.endswith(SDK_EXPORTER):  # the OpenTelemetry docs' setup
+    elif sdk_export:  # what the OpenTelemetry docs set up
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        variant = variant.removesuffix(SDK_EXPORTER)
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
-        sdk_export = True
     meter_provider: Any = MeterProvider(metric_readers=[InMemoryMetricReader()])
     if variant.endswith(NOMETRICS):
         variant = variant.removesuffix(NOMETRICS)
