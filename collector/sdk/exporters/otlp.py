@@ -3,7 +3,7 @@
 It is the OpenTelemetry SDK's `OTLPSpanExporter` (endpoint, headers, TLS, compression, retries and the
 OTEL_EXPORTER_OTLP_* variables as documented there) with two changes that halve the CPU an instrumented app
 spends exporting each model call:
-- spans are encoded by `SpanEncoder` (the same request, ~6x less CPU per span);
+- spans are encoded by `SpanEncoder` (the same request at a fraction of the CPU per span);
 - to a plain `http://` endpoint that no proxy variable applies to (a local intake, a sidecar Collector), the
   requests are sent with the exporter package's urllib3 transport, which costs half the CPU per request of
   `requests` (the library underneath it). HTTPS and proxied endpoints keep `requests`, so its CA bundle,

@@ -1,11 +1,12 @@
 """OTLP protobuf encoding of finished spans (an `ExportTraceServiceRequest`), at a fraction of the SDK's cost.
 
 The OpenTelemetry exporters build one protobuf object per attribute of every span, and hash each span's
-resource (a JSON dump of its attributes) to group the batch: ~190 us per GenAI span of 14 attributes, more
-than the instrumented call itself costs. Model calls repeat most attribute values (provider, models, server,
-request parameters, finish reasons, the system prompt's hash), so each attribute is encoded once into its
-protobuf wire bytes and reused from a bounded cache; a span is the protobuf serialization of its other fields
-followed by those bytes, and spans are grouped by resource and scope object before any equality test.
+resource (a JSON dump of its attributes) to group the batch: more CPU per GenAI span than the
+instrumentation adds to the model call itself. Model calls repeat most attribute values (provider, models,
+server, request parameters, finish reasons, the system prompt's hash), so each attribute is encoded once
+into its protobuf wire bytes and reused from a bounded cache; a span is the protobuf serialization of its
+other fields followed by those bytes, and spans are grouped by resource and scope object before any
+equality test.
 
 The messages and field numbers are the `opentelemetry-proto` ones; only the length-delimited framing of the
 repeated fields (attributes, spans, scope and resource spans) is written here, which the protobuf format
