@@ -360,3 +360,4 @@ def test_eval_reports_every_table_on_the_fixed_splits() -> None:
     assert report.functional["total"] == len(CASES)
     text = report.to_text()
     assert "AUPRC" in text and "functional suite" in text
+    assert "latent_jailbreak (held-out source)  harmful" in text  # columns never run into each other

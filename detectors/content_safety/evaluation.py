@@ -95,17 +95,19 @@ class Report:
 
     def to_text(self) -> str:
         f = lambda v: "  n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        ds = max([len("data set"), *(len(r.dataset) for r in self.rows)]) + 2  # columns fit their names
+        cat = max([len("category"), *(len(r.category) for r in self.rows)]) + 2
         lines = [
             "content_safety: the shipped judge",
             "",
             self.split,
             "",
-            f"{'data set':<28}{'category':<20}{'n':>7}{'pos':>6}{'AUPRC':>7}{'AUROC':>7}{'P@t':>7}{'R@t':>7}"
-            f"{'R@sent':>8}",
+            f"{'data set':<{ds}}{'category':<{cat}}{'n':>7}{'pos':>6}{'AUPRC':>7}{'AUROC':>7}{'P@t':>7}"
+            f"{'R@t':>7}{'R@sent':>8}",
         ]
         for r in self.rows:
             lines.append(
-                f"{r.dataset:<28}{r.category:<20}{r.n:>7}{r.positives:>6}{f(r.auprc):>7}{f(r.auroc):>7}"
+                f"{r.dataset:<{ds}}{r.category:<{cat}}{r.n:>7}{r.positives:>6}{f(r.auprc):>7}{f(r.auroc):>7}"
                 f"{f(r.precision):>7}{f(r.recall):>7}{f(r.recall_sent):>8}"
             )
         lines += [
