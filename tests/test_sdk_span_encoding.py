@@ -311,9 +311,11 @@ def test_instrument_batches_as_the_otel_bsp_variables_say(
         provider.shutdown()
 
 
-def test_by_default_a_quiet_app_sends_one_request_per_5_seconds(
+def test_by_default_calls_reach_the_daemon_within_about_a_second_in_one_request(
     receiver: _Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Paging within seconds needs the spans soon: the default batch timer is 1 s (not OpenTelemetry's
+    5 s), and calls of the same second still share one request."""
     for name in ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_QUEUE_SIZE"):
         monkeypatch.delenv(name, raising=False)
     provider = TracerProvider()
@@ -321,8 +323,6 @@ def test_by_default_a_quiet_app_sends_one_request_per_5_seconds(
         collector.instrument(tracer_provider=provider, exporters=("otlp",), otlp_endpoint=receiver.url)
         started = time.monotonic()
         _calls(2)
-        time.sleep(1.5)
-        early = list(receiver.requests)
         deadline = time.monotonic() + 30
         while not receiver.requests and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -330,6 +330,5 @@ def test_by_default_a_quiet_app_sends_one_request_per_5_seconds(
     finally:
         collector.uninstrument()
         provider.shutdown()
-    assert early == []  # not one request per call, nor one per second
-    assert _span_counts(receiver) == [2]  # both calls in one request, ~5 s later
-    assert waited >= 4.5
+    assert _span_counts(receiver) == [2]  # both calls in one request, not one request per call
+    assert waited < 4.0  # the 1 s timer, not the 5 s one (a generous bound for a loaded machine)

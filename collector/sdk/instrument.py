@@ -123,10 +123,10 @@ def instrument(
     reconfigures: the previous setup is undone first.
 
     Export batching follows OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE and
-    OTEL_BSP_MAX_QUEUE_SIZE, else the OpenTelemetry defaults: a batch every 5 s (or as soon as 512 spans
-    wait), 2048 queued at most. A call reaches the daemon up to 5 s after it ends: fuller batches cost the
-    app less CPU per call (an HTTP request costs several times a span); OTEL_BSP_SCHEDULE_DELAY=1000 sends
-    them sooner at that cost.
+    OTEL_BSP_MAX_QUEUE_SIZE, else a batch every second (or as soon as 512 spans wait), 2048 queued at most:
+    a call reaches the daemon about a second after it ends, so a harmful answer pages within seconds.
+    OTEL_BSP_SCHEDULE_DELAY=5000 (OpenTelemetry's default) sends fuller batches, at less CPU per call (an HTTP
+    request costs several times a span), for that latency.
     """
     known = exporter_names()
     unknown = [name for name in exporters if name not in known]
