@@ -232,6 +232,26 @@ def test_a_direct_http_endpoint_gets_the_spans_over_urllib3(receiver: _Receiver,
     assert _decoded(second) == encode_spans(spans[:3])
 
 
+def test_an_exporter_release_without_the_transport_keyword_still_exports(
+    receiver: _Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The urllib3 transport is a private keyword of the exporter package: a release without it must not
+    break tracing, only cost the `requests` client's CPU."""
+    original = otlp.SdkOTLPSpanExporter.__init__
+
+    def without_transport(self: Any, *args: Any, **kwargs: Any) -> None:
+        if "_transport" in kwargs:
+            raise TypeError("__init__() got an unexpected keyword argument '_transport'")
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(otlp.SdkOTLPSpanExporter, "__init__", without_transport)
+    exporter = otlp.OTLPSpanExporter(receiver.url + "/v1/traces", timeout=5)
+    assert _transport(exporter) == "RequestsHTTPTransport"
+    assert exporter.export(_spans()[:2]) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    assert len(receiver.requests) == 1
+
+
 def test_a_proxied_endpoint_goes_through_the_proxy(
     receiver: _Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

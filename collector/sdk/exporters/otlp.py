@@ -63,15 +63,31 @@ def _direct_http(url: str) -> bool:
     return not (proxies.get("http") or proxies.get("all")) or bool(urllib.request.proxy_bypass(host))
 
 
+def _urllib3_transport() -> Any:
+    """The exporter package's urllib3 transport (half the CPU per request of `requests`), or None if this
+    release of the package has none."""
+    try:
+        from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+    except ImportError:
+        return None
+    return Urllib3HTTPTransport()
+
+
 class OTLPSpanExporter(SdkOTLPSpanExporter):
     """The SDK's OTLP/HTTP span exporter, encoding with `SpanEncoder` (see the module docstring)."""
 
     def __init__(self, endpoint: str, **kwargs: Any) -> None:
-        if _direct_http(endpoint) and "session" not in kwargs:
-            from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
-
-            kwargs["_transport"] = Urllib3HTTPTransport()
-        super().__init__(endpoint=endpoint, **kwargs)
+        transport = _urllib3_transport() if _direct_http(endpoint) and "session" not in kwargs else None
+        try:
+            if transport is None:
+                super().__init__(endpoint=endpoint, **kwargs)
+            else:
+                super().__init__(endpoint=endpoint, _transport=transport, **kwargs)
+        except TypeError:
+            if transport is None:
+                raise
+            # an exporter release without the (private) transport keyword: its own `requests` client
+            super().__init__(endpoint=endpoint, **kwargs)
         self._encoder = SpanEncoder()
         # The SDK's export() encodes with its own encoder; ours sends through the same client and metrics.
         self._fast = all(hasattr(self, name) for name in ("_client", "_metrics", "_max_request_size"))
