@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,28 +107,17 @@ def incident_row(inc: OpenIncident, now: float) -> tuple[Any, ...]:
     )
 
 
+_OPEN_INCIDENT_FIELDS = tuple(f.name for f in fields(OpenIncident))
+
+
 def open_incident_from_row(row: Row) -> OpenIncident:
-    """An open `incidents` row as the `OpenIncident` the grouping policy folds findings into (each JSON
-    column decoded once: ingest reads one row per group of every batch)."""
-    return OpenIncident(
-        id=row["id"],
-        group_key=row["group_key"],
-        route=row["route"],
-        status=Status(row["status"]),
-        severity=row["severity"],
-        title=row["title"],
-        summary=row["summary"],
-        labels=json.loads(row["labels"]),
-        annotations=json.loads(row["annotations"]),
-        first_seen=row["first_seen"],
-        last_seen=row["last_seen"],
-        last_received_at=row["last_received_at"],
-        finding_count=row["finding_count"],
-        severity_counts=json.loads(row["severity_counts"]),
-        acknowledged_by=row["acknowledged_by"],
-        acknowledged_at=row["acknowledged_at"],
-        created_at=row["created_at"],
-    )
+    """An open `incidents` row as the `OpenIncident` the grouping policy folds findings into: the columns
+    are decoded once, by `incident_dict` (the one reader of an incidents row), and taken by field name."""
+    data = incident_dict(row)
+    values = {name: data.get(name) for name in _OPEN_INCIDENT_FIELDS}
+    values["status"] = Status(values["status"])
+    values["last_received_at"] = row["last_received_at"]
+    return OpenIncident(**values)
 
 
 def outbox_row(r: Row) -> OutboxRow:
@@ -191,7 +180,8 @@ def notification_dict(r: Row) -> dict[str, Any]:
 
 
 def incident_dict(r: Row) -> dict[str, Any]:
-    """An `incidents` row for the API, JSON columns decoded."""
+    """An `incidents` row for the API, JSON columns decoded (each once)."""
+    annotations = json.loads(r["annotations"])
     return {
         "id": r["id"],
         "group_key": r["group_key"],
@@ -201,8 +191,8 @@ def incident_dict(r: Row) -> dict[str, Any]:
         "title": r["title"],
         "summary": r["summary"],
         "labels": json.loads(r["labels"]),
-        "annotations": json.loads(r["annotations"]),
-        "runbook_url": json.loads(r["annotations"]).get("runbook_url"),
+        "annotations": annotations,
+        "runbook_url": annotations.get("runbook_url"),
         "first_seen": r["first_seen"],
         "last_seen": r["last_seen"],
         "finding_count": r["finding_count"],
