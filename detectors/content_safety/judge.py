@@ -29,7 +29,6 @@ from watchkeeper.detectors.content_safety.pieces import PIECES_FILE, PieceFileEr
 from watchkeeper.detectors.content_safety.settings import ARTIFACTS_DIR, SCORED
 
 JUDGE_FILE = "judge.npz"
-TOKENIZER_FILE = PIECES_FILE
 CALIBRATION_FILE = "calibration.json"
 MAX_TOKENS = 4096  # per text (~16 KB of English): longer texts are read at their first 3,072 and last 1,024
 CHUNK_TOKENS = 16384  # tokens read at once (~50 MB of activations): bounds memory for any batch
@@ -115,10 +114,10 @@ class Judge:
         ]
         self.head_names = [str(h) for h in arrays["cat_heads"]]
         self.gap = max(self.dilations)
-        self.tokenizer = _load_tokenizer(root / TOKENIZER_FILE)
+        self.tokenizer = _load_tokenizer(root / PIECES_FILE)
         if len(self.tokenizer) != self.emb_q.shape[0]:
             raise artifact_error(
-                root / TOKENIZER_FILE,
+                root / PIECES_FILE,
                 f"has {len(self.tokenizer)} pieces but {JUDGE_FILE} has {self.emb_q.shape[0]} token vectors",
             )
         self.calibration = Calibration.load(root / CALIBRATION_FILE)

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from watchkeeper.detectors.content_safety.judge import CALIBRATION_FILE, JUDGE_FILE, TOKENIZER_FILE, Judge
+from watchkeeper.detectors.content_safety.judge import CALIBRATION_FILE, JUDGE_FILE, Judge
 from watchkeeper.detectors.content_safety.lexical import LEXICAL_FILE
-from watchkeeper.detectors.content_safety.pieces import Pieces
+from watchkeeper.detectors.content_safety.pieces import PIECES_FILE, Pieces
 from watchkeeper.detectors.content_safety.settings import ARTIFACTS_DIR, SCORED
 from watchkeeper.detectors.content_safety.text_features import HashedTextFeatures
 from watchkeeper.detectors.content_safety.training import calibrate, corpus, datasets
@@ -192,9 +192,7 @@ def train(
     out_dir, data_dir = Path(out_dir), Path(data_dir)
     work = Path(work_dir or out_dir / ".train")
     work.mkdir(parents=True, exist_ok=True)
-    piece_file = (
-        out_dir / TOKENIZER_FILE if (out_dir / TOKENIZER_FILE).exists() else ARTIFACTS_DIR / TOKENIZER_FILE
-    )
+    piece_file = out_dir / PIECES_FILE if (out_dir / PIECES_FILE).exists() else ARTIFACTS_DIR / PIECES_FILE
     examples = corpus.build(data_dir)
     if feedback:
         examples = datasets.deduplicate(examples + feedback_examples(Path(feedback)))
@@ -211,8 +209,8 @@ def train(
     arrays = student.export(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out_dir / JUDGE_FILE, **arrays)
-    if piece_file != out_dir / TOKENIZER_FILE:
-        shutil.copyfile(piece_file, out_dir / TOKENIZER_FILE)
+    if piece_file != out_dir / PIECES_FILE:
+        shutil.copyfile(piece_file, out_dir / PIECES_FILE)
     _write_identity_calibration(out_dir)
     judge = Judge(out_dir)
     calibration = calibrate_judge(judge, examples, splits)
