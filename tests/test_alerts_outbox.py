@@ -13,7 +13,7 @@ from tests.support.alerts import HttpChannel, Timeline, alerts_config, finding
 from tests.support.receivers import Reply
 from tests.support.receivers import WebhookReceiver as Receiver
 from watchkeeper.alerts.channels.base import DeliveryResult
-from watchkeeper.alerts.config import OutboxConfig
+from watchkeeper.alerts.config import AlertsConfig, OutboxConfig
 from watchkeeper.alerts.outbox import backoff_delay, retry_delay
 from watchkeeper.alerts.stage import AlertsStage
 from watchkeeper.core.bus.base import TopicsConfig
@@ -185,8 +185,8 @@ def test_pending_notifications_survive_a_restart(tmp_path: Path, receiver: Recei
         tl2.close()
 
 
-def test_threads_deliver_with_the_system_clock(tmp_path: Path, receiver: Receiver) -> None:
-    cfg = alerts_config({"route": FAST})
+def _webhook_stage(tmp_path: Path, cfg: AlertsConfig, receiver: Receiver) -> tuple[EmbeddedBus, AlertsStage]:
+    """An alerts stage on an embedded bus whose default receiver posts to `receiver`."""
     bus = EmbeddedBus(tmp_path / "bus.sqlite3")
     stage = AlertsStage(
         cfg,
@@ -196,6 +196,12 @@ def test_threads_deliver_with_the_system_clock(tmp_path: Path, receiver: Receive
         dashboard_url="http://dash",
         channels={"default": [HttpChannel(receiver.url)]},
     )
+    return bus, stage
+
+
+def test_threads_deliver_with_the_system_clock(tmp_path: Path, receiver: Receiver) -> None:
+    cfg = alerts_config({"route": FAST})
+    bus, stage = _webhook_stage(tmp_path, cfg, receiver)
     producer = bus.producer()
     stage.start()
     try:
@@ -218,15 +224,7 @@ def test_a_backlog_larger_than_the_pool_is_delivered_once_without_asking_when_th
     while the pool is full or more rows are claimable the loop does not ask the store when the next row
     is due (that query reads every pending line head; asked after each send it made a backlog quadratic)."""
     cfg = alerts_config({"route": {**FAST, "group_by": ["app"]}, "outbox": {"workers": 2}})
-    bus = EmbeddedBus(tmp_path / "bus.sqlite3")
-    stage = AlertsStage(
-        cfg,
-        bus,
-        TopicsConfig(),
-        tmp_path / "state",
-        dashboard_url="http://dash",
-        channels={"default": [HttpChannel(receiver.url)]},
-    )
+    bus, stage = _webhook_stage(tmp_path, cfg, receiver)
     asked: list[float] = []
     ask = stage.store.next_notification_due
 

@@ -4,10 +4,8 @@ builds, and its HTTP transport choice keeps proxies and TLS working as with the 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -29,6 +27,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
+from tests.support.receivers import Receiver, Reply
 from watchkeeper import collector
 from watchkeeper.collector.sdk.exporters import otlp, span_encoding
 from watchkeeper.collector.sdk.exporters.span_encoding import SpanEncoder
@@ -170,42 +169,14 @@ def test_a_value_that_cannot_be_encoded_is_left_out_and_logged(caplog: pytest.Lo
     assert "Failed to encode key odd" in caplog.text
 
 
-class _Receiver:
-    """An HTTP endpoint (or forward proxy: it records the request target as sent) answering 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, bytes]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                owner.requests.append(
-                    (self.path, self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                )
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    found = _Receiver()
+def receiver() -> Iterator[Receiver]:
+    """An HTTP endpoint (or forward proxy: `target` is the request target as sent) answering 200."""
+    found = Receiver()
+    found.default = Reply(body=b"")
+    found.start()
     yield found
-    found.close()
+    found.stop()
 
 
 @pytest.fixture
@@ -219,21 +190,21 @@ def _transport(exporter: otlp.OTLPSpanExporter) -> str:
     return type(exporter._client._transport).__name__
 
 
-def test_a_direct_http_endpoint_gets_the_spans_over_urllib3(receiver: _Receiver, no_proxy_env: None) -> None:
+def test_a_direct_http_endpoint_gets_the_spans_over_urllib3(receiver: Receiver, no_proxy_env: None) -> None:
     spans = _spans()
     exporter = otlp.OTLPSpanExporter(receiver.url + "/v1/traces", timeout=5)
     assert _transport(exporter) == "Urllib3HTTPTransport"
     assert exporter.export(spans) is SpanExportResult.SUCCESS
     assert exporter.export(spans[:3]) is SpanExportResult.SUCCESS  # the kept-alive connection again
     exporter.shutdown()
-    [(path, body), (_, second)] = receiver.requests
-    assert path == "/v1/traces"
-    assert _decoded(body) == encode_spans(spans)
-    assert _decoded(second) == encode_spans(spans[:3])
+    [first, second] = receiver.requests
+    assert first.target == "/v1/traces"
+    assert _decoded(first.body) == encode_spans(spans)
+    assert _decoded(second.body) == encode_spans(spans[:3])
 
 
 def test_an_exporter_release_without_the_transport_keyword_still_exports(
-    receiver: _Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The urllib3 transport is a private keyword of the exporter package: a release without it must not
     break tracing, only cost the `requests` client's CPU."""
@@ -253,7 +224,7 @@ def test_an_exporter_release_without_the_transport_keyword_still_exports(
 
 
 def test_a_proxied_endpoint_goes_through_the_proxy(
-    receiver: _Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", receiver.url)
     target = "http://intake.example.invalid:4318/v1/traces"  # resolvable only by the proxy
@@ -261,8 +232,8 @@ def test_a_proxied_endpoint_goes_through_the_proxy(
     assert _transport(exporter) == "RequestsHTTPTransport"
     assert exporter.export(_spans()[:2]) is SpanExportResult.SUCCESS
     exporter.shutdown()
-    [(path, _)] = receiver.requests
-    assert path == target  # absolute-form request target: it went through the proxy
+    [request] = receiver.requests
+    assert request.target == target  # absolute-form request target: it went through the proxy
 
 
 def test_no_proxy_and_https_choose_the_transport(no_proxy_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -274,25 +245,10 @@ def test_no_proxy_and_https_choose_the_transport(no_proxy_env: None, monkeypatch
     assert _transport(otlp.OTLPSpanExporter("https://collector:4318/v1/traces")) == "RequestsHTTPTransport"
 
 
-def test_a_refused_batch_is_a_failure(no_proxy_env: None) -> None:
-    class Refusing(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(400)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        exporter = otlp.OTLPSpanExporter(f"http://127.0.0.1:{server.server_port}/v1/traces", timeout=2)
-        assert exporter.export(_spans()[:1]) is SpanExportResult.FAILURE
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_a_refused_batch_is_a_failure(receiver: Receiver, no_proxy_env: None) -> None:
+    receiver.default = Reply(status=400, body=b"")
+    exporter = otlp.OTLPSpanExporter(receiver.url + "/v1/traces", timeout=2)
+    assert exporter.export(_spans()[:1]) is SpanExportResult.FAILURE
 
 
 def _calls(count: int) -> None:
@@ -302,15 +258,15 @@ def _calls(count: int) -> None:
             call.set_usage(input_tokens=12, output_tokens=3)
 
 
-def _span_counts(receiver: _Receiver) -> list[int]:
+def _span_counts(receiver: Receiver) -> list[int]:
     return [
-        sum(len(s.spans) for r in _decoded(body).resource_spans for s in r.scope_spans)
-        for _, body in receiver.requests
+        sum(len(s.spans) for r in _decoded(request.body).resource_spans for s in r.scope_spans)
+        for request in receiver.requests
     ]
 
 
 def test_instrument_batches_as_the_otel_bsp_variables_say(
-    receiver: _Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "3")
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")
@@ -332,7 +288,7 @@ def test_instrument_batches_as_the_otel_bsp_variables_say(
 
 
 def test_by_default_calls_reach_the_daemon_within_about_a_second_in_one_request(
-    receiver: _Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Paging within seconds needs the spans soon: the default batch timer is 1 s (not OpenTelemetry's
     5 s), and calls of the same second still share one request."""

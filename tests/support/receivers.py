@@ -30,6 +30,7 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    target: str = ""  # the request target as sent (absolute form when the receiver is used as a proxy)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -61,6 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(parts.query),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
+            target=self.path,
         )
         self.server.owner._record(recorded)
         reply = self.server.owner._next_reply()
